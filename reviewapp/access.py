@@ -1,0 +1,34 @@
+"""One helper per access rule; every view goes through one of these.
+
+Anything a user may not see answers 404, so guessing slugs or ids reveals nothing.
+"""
+
+from django.http import Http404
+
+from .models import Experiment
+
+
+def can_own_experiments(user) -> bool:
+    return user.is_authenticated and user.has_perm("reviewapp.add_experiment")
+
+
+def get_experiment_for_owner(user, slug: str) -> Experiment:
+    try:
+        experiment = Experiment.objects.get(slug=slug)
+    except Experiment.DoesNotExist:
+        raise Http404("No such experiment.") from None
+    if not user.is_authenticated or experiment.owner_id != user.pk:
+        raise Http404("No such experiment.")
+    return experiment
+
+
+def experiments_for_reviewer(user):
+    """Open experiments this user was invited to review."""
+    return Experiment.objects.filter(reviewers=user, status=Experiment.Status.OPEN)
+
+
+def get_experiment_for_reviewer(user, slug: str) -> Experiment:
+    try:
+        return Experiment.objects.get(slug=slug, reviewers=user)
+    except Experiment.DoesNotExist:
+        raise Http404("No such experiment.") from None

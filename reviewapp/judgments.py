@@ -1,0 +1,139 @@
+"""Recording a reviewer's answer for one assignment, idempotently.
+
+The reviewer answers in screen terms (left / right / tie); it is stored in content
+terms (A / B / tie) using the side recorded on the assignment.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .models import Assignment, Dimension, Experiment, Judgment, Pair
+
+SCREEN_CHOICES = ("left", "right", "tie")
+
+
+class SubmissionRefused(Exception):
+    """A submission that cannot be recorded; the message is meant for the reviewer."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Answer:
+    choice: str  # left / right / tie
+    strength: str = ""  # "", slight, clear
+
+
+@dataclass(frozen=True)
+class SubmitOutcome:
+    assignment: Assignment
+    already_recorded: bool
+
+
+def content_choice(screen_choice: str, left_is_a: bool) -> str:
+    if screen_choice == "tie":
+        return Judgment.Choice.TIE
+    shown_left = screen_choice == "left"
+    return Judgment.Choice.A if shown_left == left_is_a else Judgment.Choice.B
+
+
+def screen_choice(content: str, left_is_a: bool) -> str:
+    if content == Judgment.Choice.TIE:
+        return "tie"
+    return "left" if (content == Judgment.Choice.A) == left_is_a else "right"
+
+
+def validate_answers(
+    experiment: Experiment, dimensions: list[Dimension], answers: dict[int, Answer], rationale: str
+) -> dict[str, str]:
+    """Field errors keyed by dimension name (or "rationale"); empty when answers are complete."""
+    errors = {}
+    for dimension in dimensions:
+        answer = answers.get(dimension.pk)
+        if answer is None or answer.choice not in SCREEN_CHOICES:
+            errors[dimension.name] = "Choose left, right" + (
+                " or tie." if experiment.allow_ties else "."
+            )
+        elif answer.choice == "tie" and not experiment.allow_ties:
+            errors[dimension.name] = "Ties are not allowed in this experiment."
+        elif answer.choice == "tie" and answer.strength:
+            errors[dimension.name] = "A tie has no strength."
+        elif answer.strength not in ("", "slight", "clear"):
+            errors[dimension.name] = "Strength must be slight or clear."
+        elif experiment.ask_strength and answer.choice != "tie" and not answer.strength:
+            errors[dimension.name] = "Say whether it is slightly or clearly better."
+    if experiment.require_rationale and not rationale.strip():
+        errors["rationale"] = "This experiment asks for a short rationale."
+    return errors
+
+
+def record_submission(
+    assignment_id: int,
+    reviewer,
+    answers: dict[int, Answer],
+    rationale: str = "",
+    now: datetime | None = None,
+) -> SubmitOutcome:
+    """Store one set of judgments for the assignment, or recognise that it was stored already.
+
+    Sent twice (double click, a retry after a lost response), the second call finds the
+    assignment submitted and returns `already_recorded=True` without writing: the
+    first answer stands. Raises SubmissionRefused for answers that cannot count.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        try:
+            assignment = (
+                Assignment.objects.select_for_update(of=("self",))
+                .select_related("experiment", "pair")
+                .get(pk=assignment_id, reviewer=reviewer)
+            )
+        except Assignment.DoesNotExist:
+            raise SubmissionRefused("not_found", "This pair is not assigned to you.") from None
+        experiment = assignment.experiment
+        if assignment.status == Assignment.Status.SUBMITTED:
+            return SubmitOutcome(assignment, already_recorded=True)
+        if experiment.status != Experiment.Status.OPEN:
+            raise SubmissionRefused(
+                "closed", "This experiment is closed; answers are no longer recorded."
+            )
+        if assignment.status == Assignment.Status.SKIPPED:
+            raise SubmissionRefused("skipped", "You skipped this pair; it cannot be answered now.")
+
+        dimensions = list(experiment.dimensions.all())
+        errors = validate_answers(experiment, dimensions, answers, rationale)
+        if errors:
+            raise SubmissionRefused("invalid", "; ".join(f"{k}: {v}" for k, v in errors.items()))
+
+        if assignment.status == Assignment.Status.EXPIRED:
+            # The lease ran out and the slot went back to the pool: take it again if
+            # nobody else has, otherwise say so.
+            pair = Pair.objects.select_for_update().get(pk=assignment.pair_id)
+            if pair.slots_taken >= experiment.reviews_per_pair:
+                raise SubmissionRefused(
+                    "lease_lost",
+                    "You took too long on this pair and it was given to other reviewers; "
+                    "your answer was not recorded.",
+                )
+            Pair.objects.filter(pk=pair.pk).update(slots_taken=F("slots_taken") + 1)
+
+        Judgment.objects.bulk_create(
+            Judgment(
+                assignment=assignment,
+                dimension=dimension,
+                choice=content_choice(answers[dimension.pk].choice, assignment.left_is_a),
+                strength=answers[dimension.pk].strength if experiment.ask_strength else "",
+            )
+            for dimension in dimensions
+        )
+        assignment.status = Assignment.Status.SUBMITTED
+        assignment.submitted_at = now
+        assignment.rationale = rationale.strip()
+        assignment.save(update_fields=["status", "submitted_at", "rationale"])
+    return SubmitOutcome(assignment, already_recorded=False)

@@ -1,0 +1,234 @@
+"""The data, in the order it flows: Experiment -> Pair -> Assignment -> Judgment.
+
+Choices are stored in content terms (A/B/tie); the screen side lives only on the
+Assignment (`left_is_a`), so the clicked side can always be reconstructed.
+"""
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.urls import reverse
+
+DEFAULT_DIMENSIONS = ["overall", "accuracy", "relevance", "style", "usefulness"]
+
+
+def new_seed() -> int:
+    # Fits a signed 64-bit column on every database.
+    return secrets.randbelow(2**62)
+
+
+class Experiment(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    instructions = models.TextField(blank=True, help_text="Markdown shown to reviewers.")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_experiments"
+    )
+    reviewers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="review_experiments"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    reviews_per_pair = models.PositiveSmallIntegerField(default=3)
+    allow_ties = models.BooleanField(default=True)
+    require_rationale = models.BooleanField(default=False)
+    ask_strength = models.BooleanField(
+        default=False, help_text="Also ask whether the preference is slight or clear."
+    )
+    baseline_model = models.CharField(max_length=200, blank=True)
+    seed = models.BigIntegerField(default=new_seed)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["draft", "open", "closed"]),
+                name="experiment_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(reviews_per_pair__gte=1) & Q(reviews_per_pair__lte=100),
+                name="experiment_reviews_per_pair_1_to_100",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("owner-experiment", args=[self.slug])
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.OPEN
+
+
+class Dimension(models.Model):
+    """A rubric dimension; judgments point here, so renaming keeps them attached."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="dimensions")
+    name = models.CharField(max_length=60)
+    position = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["experiment", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["experiment", "name"], name="dimension_unique_name"),
+            models.UniqueConstraint(
+                fields=["experiment", "position"], name="dimension_unique_position"
+            ),
+            models.CheckConstraint(condition=~Q(name=""), name="dimension_name_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Pair(models.Model):
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="pairs")
+    external_id = models.CharField(max_length=200)
+    prompt = models.TextField()
+    model_a = models.CharField(max_length=200)
+    output_a = models.TextField(blank=True)
+    model_b = models.CharField(max_length=200)
+    output_b = models.TextField(blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    # Assignments currently holding a slot (submitted, or shown with a live lease).
+    # Kept by assignment.py under a row lock; it orders "fewest reviews first".
+    slots_taken = models.PositiveIntegerField(default=0)
+    # Random per pair (from the experiment seed); mixed with the reviewer to give
+    # each reviewer its own reproducible order.
+    shuffle_key = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["experiment", "external_id"], name="pair_unique_external_id"
+            ),
+            models.CheckConstraint(condition=~Q(model_a=F("model_b")), name="pair_models_differ"),
+            models.CheckConstraint(
+                condition=~Q(model_a="") & ~Q(model_b=""), name="pair_model_names_not_empty"
+            ),
+            models.CheckConstraint(condition=~Q(external_id=""), name="pair_external_id_not_empty"),
+        ]
+        indexes = [
+            models.Index(fields=["experiment", "slots_taken", "shuffle_key"], name="pair_queue"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.experiment.slug}/{self.external_id}"
+
+
+class Assignment(models.Model):
+    """One pair shown to one reviewer, with the side each output was shown on."""
+
+    class Status(models.TextChoices):
+        SHOWN = "shown", "Shown"
+        SUBMITTED = "submitted", "Submitted"
+        SKIPPED = "skipped", "Skipped"
+        EXPIRED = "expired", "Lease expired"
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="assignments")
+    pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="assignments")
+    # No index of its own: (experiment, reviewer, status) and the unique (pair, reviewer)
+    # serve every lookup, and a reviewer-only index tempts PostgreSQL into scanning all of
+    # a reviewer's assignments for every candidate pair.
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="assignments",
+        db_index=False,
+    )
+    left_is_a = models.BooleanField(help_text="True when output A was shown on the left.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SHOWN)
+    shown_at = models.DateTimeField()
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    rationale = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            # A reviewer never gets the same pair twice.
+            models.UniqueConstraint(
+                fields=["pair", "reviewer"], name="assignment_once_per_reviewer"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["shown", "submitted", "skipped", "expired"]),
+                name="assignment_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="submitted", submitted_at__isnull=False)
+                | ~Q(status="submitted"),
+                name="assignment_submitted_has_time",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["experiment", "reviewer", "status"], name="assignment_by_reviewer"
+            ),
+            models.Index(fields=["experiment", "status", "shown_at"], name="assignment_leases"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reviewer} on {self.pair}"
+
+    @property
+    def left_model(self) -> str:
+        return self.pair.model_a if self.left_is_a else self.pair.model_b
+
+    @property
+    def seconds_on_pair(self) -> float | None:
+        if self.submitted_at is None:
+            return None
+        return (self.submitted_at - self.shown_at).total_seconds()
+
+
+class Judgment(models.Model):
+    class Choice(models.TextChoices):
+        A = "A", "Output A"
+        B = "B", "Output B"
+        TIE = "tie", "Tie"
+
+    class Strength(models.TextChoices):
+        NONE = "", "Not asked"
+        SLIGHT = "slight", "Slightly better"
+        CLEAR = "clear", "Clearly better"
+
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="judgments")
+    dimension = models.ForeignKey(Dimension, on_delete=models.PROTECT, related_name="judgments")
+    choice = models.CharField(max_length=3, choices=Choice.choices)
+    strength = models.CharField(max_length=6, choices=Strength.choices, blank=True, default="")
+
+    class Meta:
+        ordering = ["assignment", "dimension__position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["assignment", "dimension"], name="judgment_once_per_dimension"
+            ),
+            models.CheckConstraint(
+                condition=Q(choice__in=["A", "B", "tie"]), name="judgment_choice_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(strength__in=["", "slight", "clear"]), name="judgment_strength_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(choice="tie") | Q(strength=""), name="judgment_tie_has_no_strength"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.assignment} {self.dimension}: {self.choice}"
+
+
+def pair_shuffle_key(seed: int, external_id: str) -> int:
+    """A reproducible random key per pair, from the experiment seed (56 bits, non-negative)."""
+    digest = hashlib.blake2b(f"{seed}:{external_id}".encode(), digest_size=7).digest()
+    return int.from_bytes(digest, "big")

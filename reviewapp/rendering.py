@@ -1,0 +1,42 @@
+"""Untrusted text (prompts, outputs, instructions) to safe HTML.
+
+Markdown is rendered with raw HTML disabled, images turned into plain links (nothing
+remote is ever loaded), and the result passed through an allow-list sanitiser (nh3,
+the ammonia crate) as a second, independent line of defence.
+"""
+
+import nh3
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+from markdown_it import MarkdownIt
+
+ALLOWED_TAGS = {
+    "p", "br", "hr", "strong", "em", "del", "code", "pre", "blockquote",
+    "ul", "ol", "li", "h1", "h2", "h3", "h4", "h5", "h6", "a",
+    "table", "thead", "tbody", "tr", "th", "td",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}, "code": {"class"}}
+ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
+
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(
+    ["table", "strikethrough"]
+)
+_markdown.disable("image")  # ![alt](url) renders as "!" and a plain link: nothing is fetched
+
+
+def render_markdown(text: str) -> SafeString:
+    html = _markdown.render(text or "")
+    clean = nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=ALLOWED_URL_SCHEMES,
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+    )
+    return mark_safe(clean)  # noqa: S308 - sanitised by nh3 just above
+
+
+def render_plain(text: str) -> SafeString:
+    """Escaped text with line breaks kept, for places that show text verbatim."""
+    return mark_safe(escape(text or "").replace("\n", "<br>"))

@@ -1,0 +1,170 @@
+"""Experiment owners: list, create, configure, invite, open/close, watch progress."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from ..access import can_own_experiments, get_experiment_for_owner
+from ..experiments import DimensionError, create_experiment, save_dimensions
+from ..forms import AddReviewersForm, ExperimentForm, NewExperimentForm, StatusForm
+from ..models import Assignment, Experiment, Judgment
+from ..results import outcome_counts
+
+
+def require_owner_role(user) -> None:
+    if not can_own_experiments(user):
+        raise PermissionDenied("Only experiment owners can do this.")
+
+
+def experiment_progress(experiments):
+    """Adds pairs, submitted assignments and needed assignments to each experiment (2 queries)."""
+    ids = [e.pk for e in experiments]
+    pair_counts = dict(
+        Experiment.objects.filter(pk__in=ids).annotate(n=Count("pairs")).values_list("pk", "n")
+    )
+    done_counts = dict(
+        Assignment.objects.filter(experiment_id__in=ids, status=Assignment.Status.SUBMITTED)
+        .values("experiment_id")
+        .annotate(n=Count("id"))
+        .values_list("experiment_id", "n")
+    )
+    for experiment in experiments:
+        experiment.n_pairs = pair_counts.get(experiment.pk, 0)
+        experiment.n_done = done_counts.get(experiment.pk, 0)
+        experiment.n_needed = experiment.n_pairs * experiment.reviews_per_pair
+        experiment.percent_done = (
+            round(100 * experiment.n_done / experiment.n_needed) if experiment.n_needed else 0
+        )
+    return experiments
+
+
+@login_required
+def experiment_list(request):
+    require_owner_role(request.user)
+    experiments = experiment_progress(list(Experiment.objects.filter(owner=request.user)))
+    return render(request, "owner/experiment_list.html", {"experiments": experiments})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def experiment_new(request):
+    require_owner_role(request.user)
+    form = NewExperimentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        experiment = create_experiment(owner=request.user, **data)
+        messages.success(request, f"Created “{experiment.name}”. Next: upload pairs.")
+        return redirect("owner-upload", experiment.slug)
+    return render(request, "owner/experiment_form.html", {"form": form, "creating": True})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def experiment_settings(request, slug):
+    experiment = get_experiment_for_owner(request.user, slug)
+    form = ExperimentForm(request.POST or None, instance=experiment)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Settings saved.")
+        return redirect("owner-experiment", experiment.slug)
+    return render(
+        request,
+        "owner/experiment_form.html",
+        {"form": form, "experiment": experiment, "creating": False},
+    )
+
+
+def parse_dimension_rows(post) -> list[tuple[int | None, str]]:
+    """Rows of the rubric form -> (id or None, name), sorted by the order the owner typed."""
+    rows = []
+    for i in range(len(post.getlist("dim_name"))):
+        name = post.getlist("dim_name")[i].strip()
+        raw_id = post.getlist("dim_id")[i]
+        raw_order = post.getlist("dim_order")[i]
+        removed = str(i) in post.getlist("dim_remove")
+        if removed or (not name and not raw_id):
+            continue
+        try:
+            order = float(raw_order) if raw_order else 1_000 + i
+        except ValueError:
+            raise DimensionError(f"Order {raw_order!r} is not a number.") from None
+        pk = int(raw_id) if raw_id.isdigit() else None
+        rows.append((order, i, pk, name))
+    return [(pk, name) for _, _, pk, name in sorted(rows)]
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def experiment_dimensions(request, slug):
+    experiment = get_experiment_for_owner(request.user, slug)
+    error = None
+    if request.method == "POST":
+        try:
+            save_dimensions(experiment, parse_dimension_rows(request.POST))
+        except DimensionError as exc:
+            error = str(exc)
+        else:
+            messages.success(request, "Rubric saved.")
+            return redirect("owner-experiment", experiment.slug)
+    dimensions = list(experiment.dimensions.annotate(n_judgments=Count("judgments")))
+    return render(
+        request,
+        "owner/dimensions.html",
+        {
+            "experiment": experiment,
+            "dimensions": dimensions,
+            "error": error,
+            "blank_rows": range(2),
+        },
+    )
+
+
+@login_required
+def experiment_detail(request, slug):
+    experiment = get_experiment_for_owner(request.user, slug)
+    experiment_progress([experiment])
+    reviewers = experiment.reviewers.annotate(
+        n_done=Count(
+            "assignments",
+            filter=Q(assignments__experiment=experiment, assignments__status="submitted"),
+        )
+    ).order_by("username")
+    context = {
+        "experiment": experiment,
+        "counts": outcome_counts(experiment),
+        "reviewers": reviewers,
+        "n_judgments": Judgment.objects.filter(assignment__experiment=experiment).count(),
+        "reviewers_form": AddReviewersForm(),
+        "dimensions": experiment.dimensions.all(),
+    }
+    return render(request, "owner/experiment_detail.html", context)
+
+
+@login_required
+@require_POST
+def experiment_status(request, slug):
+    experiment = get_experiment_for_owner(request.user, slug)
+    form = StatusForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Unknown status.")
+    else:
+        experiment.status = form.cleaned_data["status"]
+        experiment.save(update_fields=["status"])
+        messages.success(request, f"Experiment is now {experiment.get_status_display().lower()}.")
+    return redirect("owner-experiment", experiment.slug)
+
+
+@login_required
+@require_POST
+def experiment_reviewers(request, slug):
+    experiment = get_experiment_for_owner(request.user, slug)
+    form = AddReviewersForm(request.POST)
+    if form.is_valid():
+        experiment.reviewers.add(*form.cleaned_data["usernames"])
+        messages.success(request, f"Invited {len(form.cleaned_data['usernames'])} reviewer(s).")
+    else:
+        messages.error(request, " ".join(form.errors["usernames"]))
+    return redirect("owner-experiment", experiment.slug)

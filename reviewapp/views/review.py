@@ -1,0 +1,174 @@
+"""Reviewers: the blind side-by-side comparison.
+
+Blindness is decided here: the templates receive the prompt, the left text, the right
+text, the dimensions and progress. Model names, pair ids and metadata never reach them.
+"""
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from ..access import experiments_for_reviewer, get_experiment_for_reviewer
+from ..assignment import next_assignment, reviewer_progress, skip_assignment
+from ..judgments import Answer, SubmissionRefused, record_submission, validate_answers
+from ..models import Assignment, Experiment
+from ..rendering import render_markdown
+
+
+@login_required
+def review_home(request):
+    experiments = list(experiments_for_reviewer(request.user))
+    for experiment in experiments:
+        experiment.progress = reviewer_progress(experiment, request.user)
+    return render(request, "review/home.html", {"experiments": experiments})
+
+
+def option_list(experiment: Experiment) -> list[dict]:
+    """The choices per dimension, in screen order, each with its keyboard shortcut."""
+    if experiment.ask_strength:
+        options = [
+            ("left:clear", "Left clearly better"),
+            ("left:slight", "Left slightly better"),
+            ("tie", "Tie"),
+            ("right:slight", "Right slightly better"),
+            ("right:clear", "Right clearly better"),
+        ]
+    else:
+        options = [("left", "Left better"), ("tie", "Tie"), ("right", "Right better")]
+    if not experiment.allow_ties:
+        options = [o for o in options if o[0] != "tie"]
+    return [{"value": v, "label": label, "key": str(i + 1)} for i, (v, label) in enumerate(options)]
+
+
+def parse_answers(post, dimensions) -> dict[int, Answer]:
+    answers = {}
+    for dimension in dimensions:
+        raw = post.get(f"dim-{dimension.position}", "")
+        if not raw:
+            continue
+        choice, _, strength = raw.partition(":")
+        answers[dimension.pk] = Answer(choice=choice, strength=strength)
+    return answers
+
+
+def pair_context(experiment, assignment, reviewer, *, errors=None, posted=None, notice=""):
+    """Everything the review screen shows, and nothing else."""
+    dimensions = list(experiment.dimensions.all())
+    context = {
+        "experiment_name": experiment.name,
+        "experiment_slug": experiment.slug,
+        "instructions": render_markdown(experiment.instructions),
+        "progress": reviewer_progress(experiment, reviewer),
+        "notice": notice,
+    }
+    if assignment is None:
+        return context | {"finished": True}
+    pair = assignment.pair
+    left, right = (
+        (pair.output_a, pair.output_b) if assignment.left_is_a else (pair.output_b, pair.output_a)
+    )
+    posted = posted or {}
+    errors = errors or {}
+    context |= {
+        "finished": False,
+        "assignment_id": assignment.pk,
+        "prompt": render_markdown(pair.prompt),
+        "left": render_markdown(left),
+        "left_empty": not left.strip(),
+        "right": render_markdown(right),
+        "right_empty": not right.strip(),
+        "dimensions": [
+            {
+                "name": d.name,
+                "field": f"dim-{d.position}",
+                "selected": posted.get(f"dim-{d.position}", ""),
+                "error": errors.get(d.name, ""),
+            }
+            for d in dimensions
+        ],
+        "options": option_list(experiment),
+        "require_rationale": experiment.require_rationale,
+        "rationale": posted.get("rationale", ""),
+        "rationale_error": errors.get("rationale", ""),
+    }
+    return context
+
+
+def render_pair(request, experiment, context):
+    template = "review/_pair.html" if request.htmx else "review/pair.html"
+    return render(request, template, context)
+
+
+def closed_context(experiment) -> dict:
+    return {"closed": True, "experiment_name": experiment.name, "experiment_slug": experiment.slug}
+
+
+@login_required
+@vary_on_headers("HX-Request")
+def review_pair(request, slug):
+    experiment = get_experiment_for_reviewer(request.user, slug)
+    if not experiment.is_open:
+        return render_pair(request, experiment, closed_context(experiment))
+    assignment = next_assignment(experiment, request.user)
+    return render_pair(request, experiment, pair_context(experiment, assignment, request.user))
+
+
+@login_required
+@require_POST
+@vary_on_headers("HX-Request")
+def submit_pair(request, slug, assignment_id):
+    experiment = get_experiment_for_reviewer(request.user, slug)
+    dimensions = list(experiment.dimensions.all())
+    answers = parse_answers(request.POST, dimensions)
+    rationale = request.POST.get("rationale", "")
+    errors = validate_answers(experiment, dimensions, answers, rationale)
+    if errors:
+        assignment = (
+            Assignment.objects.filter(
+                pk=assignment_id, reviewer=request.user, experiment=experiment
+            )
+            .select_related("pair")
+            .first()
+        )
+        if assignment is not None and assignment.status == Assignment.Status.SHOWN:
+            context = pair_context(
+                experiment, assignment, request.user, errors=errors, posted=request.POST
+            )
+            # 200 even so: htmx does not swap error responses by default.
+            return render_pair(request, experiment, context)
+    try:
+        record_submission(assignment_id, request.user, answers, rationale)
+        notice = ""
+    except SubmissionRefused as refused:
+        if refused.code == "not_found":
+            return HttpResponse(str(refused), status=404)
+        if refused.code == "closed":
+            return render_pair(request, experiment, closed_context(experiment))
+        notice = str(refused)
+    if not request.htmx:
+        return redirect("review-pair", experiment.slug)
+    assignment = next_assignment(experiment, request.user)
+    return render_pair(
+        request, experiment, pair_context(experiment, assignment, request.user, notice=notice)
+    )
+
+
+@login_required
+@require_POST
+@vary_on_headers("HX-Request")
+def skip_pair(request, slug, assignment_id):
+    experiment = get_experiment_for_reviewer(request.user, slug)
+    assignment = Assignment.objects.filter(
+        pk=assignment_id, reviewer=request.user, experiment=experiment
+    ).first()
+    if assignment is None:
+        return HttpResponse("This pair is not assigned to you.", status=404)
+    skip_assignment(assignment)
+    if not request.htmx:
+        return redirect("review-pair", experiment.slug)
+    if not experiment.is_open:
+        return render_pair(request, experiment, closed_context(experiment))
+    next_one = next_assignment(experiment, request.user)
+    return render_pair(request, experiment, pair_context(experiment, next_one, request.user))

@@ -1,0 +1,208 @@
+"""Who gets which pair, and on which side."""
+
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from scipy.stats import binomtest
+
+from reviewapp.assignment import (
+    left_is_a_for,
+    next_assignment,
+    release_expired_leases,
+    reviewer_progress,
+    skip_assignment,
+)
+from reviewapp.judgments import Answer, SubmissionRefused, record_submission
+from reviewapp.models import Assignment, Pair
+from tests.conftest import make_experiment, make_user
+
+
+def answer_all(experiment, assignment, reviewer, choice="left", **kwargs):
+    answers = {d.pk: Answer(choice) for d in experiment.dimensions.all()}
+    return record_submission(assignment.pk, reviewer, answers, **kwargs)
+
+
+def review_until_done(experiment, reviewers):
+    """Round-robin: each reviewer takes and answers a pair until nobody gets one."""
+    active = list(reviewers)
+    while active:
+        for reviewer in list(active):
+            assignment = next_assignment(experiment, reviewer)
+            if assignment is None:
+                active.remove(reviewer)
+            else:
+                answer_all(experiment, assignment, reviewer)
+
+
+@pytest.mark.django_db
+def test_each_pair_reaches_k_distinct_reviewers_and_no_more(owner):
+    experiment = make_experiment(owner, n_pairs=12, reviews_per_pair=3)
+    reviewers = [make_user(f"r{i}") for i in range(5)]
+    review_until_done(experiment, reviewers)
+    per_pair = Counter(
+        Assignment.objects.filter(status="submitted").values_list("pair_id", flat=True)
+    )
+    assert set(per_pair.values()) == {3}
+    assert len(per_pair) == 12
+    pairs_reviewers = Assignment.objects.values_list("pair_id", "reviewer_id")
+    assert len(set(pairs_reviewers)) == len(pairs_reviewers)  # never twice
+    assert set(Pair.objects.values_list("slots_taken", flat=True)) == {3}
+
+
+@pytest.mark.django_db
+def test_pairs_with_fewest_reviews_come_first(owner):
+    experiment = make_experiment(owner, n_pairs=6, reviews_per_pair=3)
+    first, second = make_user("first"), make_user("second")
+    for _ in range(3):
+        answer_all(experiment, next_assignment(experiment, first), first)
+    seen_by_first = set(Assignment.objects.filter(reviewer=first).values_list("pair_id", flat=True))
+    # The second reviewer starts with the 3 untouched pairs before any pair `first` holds.
+    taken = []
+    for _ in range(3):
+        assignment = next_assignment(experiment, second)
+        taken.append(assignment.pair_id)
+        answer_all(experiment, assignment, second)
+    assert not set(taken) & seen_by_first
+
+
+@pytest.mark.django_db
+def test_order_is_random_per_reviewer_and_reproducible(owner):
+    experiment = make_experiment(owner, n_pairs=30, reviews_per_pair=30)
+    alice, bob = make_user("alice"), make_user("bob")
+
+    def order(reviewer):
+        pairs = []
+        while (assignment := next_assignment(experiment, reviewer)) is not None:
+            pairs.append(assignment.pair.external_id)
+            skip_assignment(assignment)
+        return pairs
+
+    alice_order, bob_order = order(alice), order(bob)
+    assert sorted(alice_order) == sorted(bob_order)
+    assert alice_order != bob_order
+    assert alice_order != sorted(alice_order)
+    # Same seed, same reviewer id, same pair ids: the same order again.
+    Assignment.objects.all().delete()
+    Pair.objects.update(slots_taken=0)
+    assert order(alice) == alice_order
+
+
+@pytest.mark.django_db
+def test_current_assignment_is_resumed_not_replaced(owner, reviewers):
+    experiment = make_experiment(owner, n_pairs=5)
+    first = next_assignment(experiment, reviewers[0])
+    again = next_assignment(experiment, reviewers[0])
+    assert again.pk == first.pk
+    assert Assignment.objects.count() == 1
+
+
+def test_side_coin_is_reproducible_and_balanced():
+    sides = [
+        left_is_a_for(12345, reviewer, f"pair-{i}") for reviewer in (1, 2) for i in range(1000)
+    ]
+    assert sides == [left_is_a_for(12345, r, f"pair-{i}") for r in (1, 2) for i in range(1000)]
+    for chunk in (sides[:1000], sides[1000:]):
+        assert binomtest(sum(chunk), 1000, 0.5).pvalue > 0.001
+    # Independent per reviewer: the two reviewers' coins are not the same sequence.
+    assert sides[:1000] != sides[1000:]
+
+
+@pytest.mark.django_db
+def test_left_right_balanced_over_1000_pairs_and_recorded(owner):
+    experiment = make_experiment(owner, n_pairs=1000, reviews_per_pair=1)
+    reviewer = make_user("solo")
+    lefts = []
+    for _ in range(1000):
+        assignment = next_assignment(experiment, reviewer)
+        lefts.append(assignment.left_is_a)
+        # Mark it answered without judgments: only the sides matter here.
+        Assignment.objects.filter(pk=assignment.pk).update(
+            status="submitted", submitted_at=timezone.now()
+        )
+    assert binomtest(sum(lefts), 1000, 0.5).pvalue > 0.001
+    stored = dict(Assignment.objects.values_list("pair__external_id", "left_is_a"))
+    assert all(stored[ext] == left_is_a_for(experiment.seed, reviewer.pk, ext) for ext in stored)
+
+
+@pytest.mark.django_db
+def test_skip_frees_the_slot_for_others_but_not_for_the_skipper(owner):
+    experiment = make_experiment(owner, n_pairs=1, reviews_per_pair=1)
+    a, b = make_user("a"), make_user("b")
+    skip_assignment(next_assignment(experiment, a))
+    assert next_assignment(experiment, a) is None
+    assert next_assignment(experiment, b) is not None
+
+
+@pytest.mark.django_db
+def test_expired_lease_frees_slot_and_late_submit_is_answered(owner, settings):
+    settings.REVIEWAPP_LEASE_MINUTES = 30
+    experiment = make_experiment(owner, n_pairs=1, reviews_per_pair=1)
+    slow, fast = make_user("slow"), make_user("fast")
+    long_ago = timezone.now() - timedelta(minutes=31)
+    stale = next_assignment(experiment, slow, now=long_ago)
+    assert next_assignment(experiment, fast) is not None  # lease ran out: slot went to `fast`
+    stale.refresh_from_db()
+    assert stale.status == "expired"
+    with pytest.raises(SubmissionRefused) as refused:
+        answer_all(experiment, stale, slow)
+    assert refused.value.code == "lease_lost"
+
+
+@pytest.mark.django_db
+def test_late_submit_accepted_when_slot_still_free(owner):
+    experiment = make_experiment(owner, n_pairs=1, reviews_per_pair=1)
+    slow = make_user("slow")
+    stale = next_assignment(experiment, slow, now=timezone.now() - timedelta(hours=2))
+    assert release_expired_leases(experiment) == 1
+    outcome = answer_all(experiment, stale, slow)
+    assert not outcome.already_recorded
+    assert Pair.objects.get().slots_taken == 1
+
+
+@pytest.mark.django_db
+def test_double_submit_stores_one_set_and_answers_the_same(owner, reviewers):
+    experiment = make_experiment(owner, n_pairs=2)
+    assignment = next_assignment(experiment, reviewers[0])
+    first = answer_all(experiment, assignment, reviewers[0], choice="left")
+    second = answer_all(experiment, assignment, reviewers[0], choice="right")
+    assert not first.already_recorded and second.already_recorded
+    assert assignment.judgments.count() == experiment.dimensions.count()
+    expected = "A" if assignment.left_is_a else "B"
+    assert set(assignment.judgments.values_list("choice", flat=True)) == {expected}
+
+
+@pytest.mark.django_db
+def test_submit_refused_for_someone_elses_assignment_and_closed_experiment(owner, reviewers):
+    experiment = make_experiment(owner, n_pairs=2)
+    assignment = next_assignment(experiment, reviewers[0])
+    with pytest.raises(SubmissionRefused) as refused:
+        answer_all(experiment, assignment, reviewers[1])
+    assert refused.value.code == "not_found"
+    experiment.status = "closed"
+    experiment.save()
+    with pytest.raises(SubmissionRefused) as refused:
+        answer_all(experiment, assignment, reviewers[0])
+    assert refused.value.code == "closed"
+
+
+@pytest.mark.django_db
+def test_screen_choice_is_stored_in_content_terms(owner, reviewers):
+    experiment = make_experiment(owner, n_pairs=40, reviews_per_pair=1)
+    for _ in range(40):
+        assignment = next_assignment(experiment, reviewers[0])
+        answer_all(experiment, assignment, reviewers[0], choice="right")
+        stored = set(assignment.judgments.values_list("choice", flat=True))
+        assert stored == {"B" if assignment.left_is_a else "A"}
+
+
+@pytest.mark.django_db
+def test_progress_share_splits_work_over_reviewers(owner):
+    experiment = make_experiment(owner, n_pairs=10, reviews_per_pair=2)
+    crew = [make_user(f"c{i}") for i in range(4)]
+    experiment.reviewers.add(*crew)
+    progress = reviewer_progress(experiment, crew[0])
+    assert (progress.done, progress.share, progress.remaining_for_reviewer) == (0, 5, 10)
+    answer_all(experiment, next_assignment(experiment, crew[0]), crew[0])
+    assert reviewer_progress(experiment, crew[0]).done == 1

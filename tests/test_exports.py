@@ -1,0 +1,94 @@
+import csv
+import io
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+
+from reviewapp.assignment import next_assignment
+from reviewapp.exports import JUDGMENT_COLUMNS, neutralise_cell
+from reviewapp.judgments import Answer, record_submission
+from reviewapp.models import Pair
+from tests.conftest import make_experiment, make_user
+
+EXPECTED_COLUMNS = (
+    "experiment,pair_id,reviewer,dimension,model_a,model_b,left_model,choice,winner,"
+    "submitted_at,seconds_on_pair,rationale,strength"
+).split(",")
+
+
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
+        ("+1+1", "'+1+1"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
+        ("plain text", "plain text"),
+        (12.5, 12.5),
+    ],
+)
+def test_neutralise_cell(value, expected):
+    assert neutralise_cell(value) == expected
+
+
+@pytest.fixture
+def judged(owner):
+    experiment = make_experiment(owner, n_pairs=3, reviews_per_pair=2, ask_strength=True,
+                                 models=("=evil()", "good-model"))  # fmt: skip
+    reviewers = [make_user("ann"), make_user("+ben")]
+    dims = list(experiment.dimensions.all())
+    for reviewer in reviewers:
+        while (assignment := next_assignment(experiment, reviewer)) is not None:
+            answers = {d.pk: Answer("left", "slight") for d in dims}
+            answers[dims[1].pk] = Answer("tie")
+            record_submission(assignment.pk, reviewer, answers, rationale="-because")
+    return experiment
+
+
+def read_csv(text):
+    return list(csv.reader(io.StringIO(text)))
+
+
+@pytest.mark.django_db
+def test_export_columns_values_and_neutralising(client, owner, judged):
+    client.force_login(owner)
+    response = client.get(reverse("export-judgments", args=[judged.slug]))
+    assert response.streaming
+    assert response["Content-Type"].startswith("text/csv")
+    rows = read_csv(b"".join(response.streaming_content).decode())
+    assert rows[0] == EXPECTED_COLUMNS == JUDGMENT_COLUMNS
+    body = [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
+    assert len(body) == 3 * 2 * 5
+    pairs = {p.external_id: p for p in Pair.objects.all()}
+    for row in body:
+        pair = pairs[row["pair_id"]]
+        assert row["model_a"] == "'=evil()" and row["model_b"] == "good-model"
+        assert row["reviewer"] in ("ann", "'+ben")
+        assert row["rationale"] == "'-because"
+        if row["dimension"] == "accuracy":
+            assert (row["choice"], row["winner"], row["strength"]) == ("tie", "tie", "")
+        else:
+            assert row["choice"] == "left" and row["strength"] == "slight"
+            # The left model is the winner, named as the pair has it.
+            assert row["winner"] == row["left_model"]
+            assert row["left_model"].lstrip("'") in (pair.model_a, pair.model_b)
+        assert float(row["seconds_on_pair"]) >= 0
+        assert row["submitted_at"]
+
+
+@pytest.mark.django_db
+def test_export_command_matches_web_export(client, owner, judged, tmp_path):
+    out = tmp_path / "j.csv"
+    call_command("export_judgments", judged.slug, "-o", str(out))
+    client.force_login(owner)
+    web = b"".join(client.get(reverse("export-judgments", args=[judged.slug])).streaming_content)
+    assert read_csv(out.read_text()) == read_csv(web.decode())
+
+
+@pytest.mark.django_db
+def test_export_is_for_the_owner_only(client, judged):
+    client.force_login(make_user("nosy", owner=True))
+    assert client.get(reverse("export-judgments", args=[judged.slug])).status_code == 404

@@ -1,0 +1,192 @@
+"""The reviewer's side: the flow through the test client, and blindness over a whole session."""
+
+import re
+
+import pytest
+from django.urls import reverse
+
+from reviewapp.models import Assignment, Judgment, Pair
+from tests.conftest import make_experiment, make_user
+
+MODELS = ("zebra-base-7b", "yak-tuned-7b")
+
+
+def fields_for(experiment, response, choice="left"):
+    html = response.content.decode()
+    return {f"dim-{d.position}": choice for d in experiment.dimensions.all()} | {
+        "rationale": "",
+    }, html
+
+
+def submit_url(html):
+    match = re.search(r'hx-post="(/review/[^"]+/submit/)"', html)
+    return match and match.group(1)
+
+
+@pytest.fixture
+def setup(owner):
+    experiment = make_experiment(owner, n_pairs=6, reviews_per_pair=1, models=MODELS)
+    Pair.objects.filter(experiment=experiment).update(metadata={"source": "secret-metadata-value"})
+    reviewer = make_user("rita")
+    experiment.reviewers.add(reviewer)
+    return experiment, reviewer
+
+
+@pytest.mark.django_db
+def test_whole_session_reveals_no_model_name_or_pair_id(client, setup):
+    experiment, reviewer = setup
+    client.force_login(reviewer)
+    secrets = [
+        *MODELS,
+        "secret-metadata-value",
+        *experiment.pairs.values_list("external_id", flat=True),
+    ]
+    seen = []
+
+    def keep(response):
+        seen.append(response.content.decode())
+        seen.append(str(dict(response.headers)))
+        return response
+
+    keep(client.get(reverse("review-home")))
+    html = keep(client.get(reverse("review-pair", args=[experiment.slug]))).content.decode()
+    for _ in range(6):
+        url = submit_url(html)
+        assert url, html
+        seen.append(url)
+        data = {f"dim-{d.position}": "left" for d in experiment.dimensions.all()}
+        html = keep(client.post(url, data, headers={"HX-Request": "true"})).content.decode()
+    assert "All done" in html
+    assert Assignment.objects.filter(status="submitted").count() == 6
+    everything = "\n".join(seen)
+    for secret in secrets:
+        assert secret not in everything, secret
+
+
+@pytest.mark.django_db
+def test_review_page_shows_prompt_outputs_dimensions_and_shortcuts(client, setup):
+    experiment, reviewer = setup
+    client.force_login(reviewer)
+    html = client.get(reverse("review-pair", args=[experiment.slug])).content.decode()
+    assignment = Assignment.objects.get()
+    left = assignment.pair.output_a if assignment.left_is_a else assignment.pair.output_b
+    right = assignment.pair.output_b if assignment.left_is_a else assignment.pair.output_a
+    assert html.index(left) < html.index(right)
+    for dimension in experiment.dimensions.all():
+        assert f'name="dim-{dimension.position}"' in html
+    assert "<kbd>1</kbd>" in html and "0 of 6 done" in html
+    assert 'src="/static/django_htmx/htmx' in html or "htmx" in html
+
+
+@pytest.mark.django_db
+def test_htmx_submit_returns_next_fragment_and_plain_submit_redirects(client, setup):
+    experiment, reviewer = setup
+    client.force_login(reviewer)
+    html = client.get(reverse("review-pair", args=[experiment.slug])).content.decode()
+    data = {f"dim-{d.position}": "tie" for d in experiment.dimensions.all()}
+    response = client.post(submit_url(html), data, headers={"HX-Request": "true"})
+    fragment = response.content.decode()
+    assert fragment.lstrip().startswith('<section id="review"') and "<html" not in fragment
+    assert "1 of 6 done" in fragment
+    assert response["Vary"] and "HX-Request" in response["Vary"]
+    response = client.post(submit_url(fragment), data)
+    assert response.status_code == 302
+    assert Judgment.objects.filter(choice="tie").count() == 2 * experiment.dimensions.count()
+
+
+@pytest.mark.django_db
+def test_incomplete_answer_shows_errors_and_keeps_choices(client, setup):
+    experiment, reviewer = setup
+    client.force_login(reviewer)
+    html = client.get(reverse("review-pair", args=[experiment.slug])).content.decode()
+    response = client.post(submit_url(html), {"dim-0": "right"}, headers={"HX-Request": "true"})
+    fragment = response.content.decode()
+    assert response.status_code == 200
+    assert "Choose left, right or tie" in fragment
+    assert 'value="right" data-key="3" checked' in fragment
+    assert Judgment.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_double_post_counts_once(client, setup):
+    experiment, reviewer = setup
+    client.force_login(reviewer)
+    html = client.get(reverse("review-pair", args=[experiment.slug])).content.decode()
+    url = submit_url(html)
+    data = {f"dim-{d.position}": "left" for d in experiment.dimensions.all()}
+    client.post(url, data)
+    client.post(url, data)
+    assert Judgment.objects.count() == experiment.dimensions.count()
+
+
+@pytest.mark.django_db
+def test_skip_and_no_tie_option_when_ties_disallowed(client, owner):
+    experiment = make_experiment(owner, n_pairs=2, allow_ties=False, slug="noties")
+    reviewer = make_user("rosa")
+    experiment.reviewers.add(reviewer)
+    client.force_login(reviewer)
+    html = client.get(reverse("review-pair", args=[experiment.slug])).content.decode()
+    assert 'value="tie"' not in html
+    skip = re.search(r'hx-post="(/review/[^"]+/skip/)"', html).group(1)
+    response = client.post(skip, headers={"HX-Request": "true"})
+    assert Assignment.objects.filter(status="skipped").count() == 1
+    assert submit_url(response.content.decode())
+
+
+@pytest.mark.django_db
+def test_strength_options_are_recorded(client, owner):
+    experiment = make_experiment(owner, n_pairs=1, ask_strength=True, slug="strength")
+    reviewer = make_user("raj")
+    experiment.reviewers.add(reviewer)
+    client.force_login(reviewer)
+    html = client.get(reverse("review-pair", args=[experiment.slug])).content.decode()
+    data = {f"dim-{d.position}": "left:clear" for d in experiment.dimensions.all()}
+    client.post(submit_url(html), data)
+    assert set(Judgment.objects.values_list("strength", flat=True)) == {"clear"}
+
+
+@pytest.mark.django_db
+def test_outputs_are_escaped_and_markdown_sanitised(client, owner):
+    experiment = make_experiment(owner, n_pairs=1, slug="hostile")
+    Pair.objects.update(
+        prompt="<script>alert('p')</script>",
+        output_a="<img src=x onerror=alert(1)> [click](javascript:alert(2))",
+        output_b="```html\n<script>alert(3)</script>\n```\n![tracker](http://example.com/t.png)",
+    )
+    reviewer = make_user("rita")
+    experiment.reviewers.add(reviewer)
+    client.force_login(reviewer)
+    html = client.get(reverse("review-pair", args=[experiment.slug])).content.decode()
+    assert "<script>alert" not in html
+    assert "onerror" not in html.replace("onerror=alert(1)&gt;", "")
+    assert 'href="javascript:' not in html
+    assert "<img" not in html
+    assert "&lt;script&gt;alert(3)&lt;/script&gt;" in html
+
+
+@pytest.mark.django_db
+def test_reviewer_not_invited_gets_404(client, setup):
+    experiment, _ = setup
+    outsider = make_user("outsider")
+    client.force_login(outsider)
+    assert client.get(reverse("review-pair", args=[experiment.slug])).status_code == 404
+
+
+@pytest.mark.django_db
+def test_closed_experiment_page_and_submit(client, setup):
+    experiment, reviewer = setup
+    client.force_login(reviewer)
+    html = client.get(reverse("review-pair", args=[experiment.slug])).content.decode()
+    experiment.status = "closed"
+    experiment.save()
+    data = {f"dim-{d.position}": "left" for d in experiment.dimensions.all()}
+    response = client.post(submit_url(html), data, headers={"HX-Request": "true"})
+    assert "This experiment is closed" in response.content.decode()
+    assert Judgment.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_anonymous_is_sent_to_login(client, setup):
+    experiment, _ = setup
+    response = client.get(reverse("review-pair", args=[experiment.slug]))
+    assert response.status_code == 302 and "/login/" in response["Location"]
