@@ -1,11 +1,17 @@
 from django.contrib import admin
 
-from .models import Assignment, Dimension, Experiment, Judgment, Pair
+from .models import Assignment, Dimension, Experiment, Judgment, Membership, Pair
 
 
 class DimensionInline(admin.TabularInline):
     model = Dimension
     extra = 0
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    raw_id_fields = ["user"]
 
 
 @admin.register(Experiment)
@@ -22,8 +28,7 @@ class ExperimentAdmin(admin.ModelAdmin):
     list_filter = ["status", "allow_ties", "ask_strength"]
     search_fields = ["name", "slug", "owner__username"]
     prepopulated_fields = {"slug": ["name"]}
-    filter_horizontal = ["reviewers"]
-    inlines = [DimensionInline]
+    inlines = [DimensionInline, MembershipInline]
 
 
 @admin.register(Pair)
@@ -57,3 +62,11 @@ class JudgmentAdmin(admin.ModelAdmin):
     search_fields = ["assignment__pair__external_id", "assignment__reviewer__username"]
     list_select_related = ["assignment__pair__experiment", "assignment__reviewer", "dimension"]
     raw_id_fields = ["assignment", "dimension"]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "experiment", "kind", "excluded", "joined_at"]
+    list_filter = ["kind", "excluded", "experiment"]
+    search_fields = ["user__username", "experiment__slug"]
+    list_select_related = ["user", "experiment"]

@@ -44,12 +44,12 @@ def judgment_rows(experiment: Experiment) -> Iterator[list]:
         pair_id, reviewer, dimension, model_a, model_b, left_is_a,
         choice, submitted_at, shown_at, rationale, strength,
     ) in judgments.iterator(chunk_size=5000):  # fmt: skip
-        left_model = model_a if left_is_a else model_b
+        left_model = "" if left_is_a is None else (model_a if left_is_a else model_b)
         if choice == Judgment.Choice.TIE:
             screen, winner = "tie", "tie"
         else:
             winner = model_a if choice == Judgment.Choice.A else model_b
-            screen = "left" if winner == left_model else "right"
+            screen = "" if not left_model else ("left" if winner == left_model else "right")
         seconds = round((submitted_at - shown_at).total_seconds(), 3)
         yield [
             experiment.slug, pair_id, reviewer, dimension, model_a, model_b, left_model,

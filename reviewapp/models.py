@@ -33,7 +33,10 @@ class Experiment(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_experiments"
     )
     reviewers = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, blank=True, related_name="review_experiments"
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="review_experiments",
+        through="Membership",
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     reviews_per_pair = models.PositiveSmallIntegerField(default=3)
@@ -68,6 +71,37 @@ class Experiment(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status == self.Status.OPEN
+
+
+class Membership(models.Model):
+    """A reviewer's place in one experiment: invited, human or automatic, excluded or not."""
+
+    class Kind(models.TextChoices):
+        HUMAN = "human", "Human"
+        AUTOMATIC = "automatic", "Automatic judge"
+
+    experiment = models.ForeignKey(
+        Experiment, on_delete=models.CASCADE, related_name="memberships"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.HUMAN)
+    # Excluded reviewers' judgments stay stored and exported but leave the statistics.
+    excluded = models.BooleanField(default=False)
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["experiment", "user"]
+        constraints = [
+            models.UniqueConstraint(fields=["experiment", "user"], name="membership_once"),
+            models.CheckConstraint(
+                condition=Q(kind__in=["human", "automatic"]), name="membership_kind_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.experiment}"
 
 
 class Dimension(models.Model):
@@ -147,7 +181,9 @@ class Assignment(models.Model):
         related_name="assignments",
         db_index=False,
     )
-    left_is_a = models.BooleanField(help_text="True when output A was shown on the left.")
+    # True when output A was shown on the left; null only for judgments imported from
+    # elsewhere whose screen side is unknown.
+    left_is_a = models.BooleanField(null=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.SHOWN)
     shown_at = models.DateTimeField()
     submitted_at = models.DateTimeField(null=True, blank=True)
@@ -182,6 +218,8 @@ class Assignment(models.Model):
 
     @property
     def left_model(self) -> str:
+        if self.left_is_a is None:
+            return ""
         return self.pair.model_a if self.left_is_a else self.pair.model_b
 
     @property
