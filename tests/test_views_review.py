@@ -190,3 +190,14 @@ def test_anonymous_is_sent_to_login(client, setup):
     experiment, _ = setup
     response = client.get(reverse("review-pair", args=[experiment.slug]))
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+@pytest.mark.django_db
+def test_pages_carry_a_csp_without_inline_script(client, setup):
+    experiment, reviewer = setup
+    client.force_login(reviewer)
+    response = client.get(reverse("review-pair", args=[experiment.slug]))
+    csp = response["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert "<script>" not in response.content.decode()  # every script has a src

@@ -24,7 +24,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-ARTIFACTS = Path(os.environ.get("REVIEWAPP_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
+ARTIFACTS = Path(
+    os.environ.get("REVIEWAPP_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts")
+)
 
 
 def browser_missing_reason() -> str | None:
@@ -65,7 +67,10 @@ class PageWatch:
 
     def __init__(self, page, base_url):
         self.console_errors, self.dialogs, self.outside_requests = [], [], []
-        page.on("console", lambda m: m.type == "error" and self.console_errors.append(m.text))
+        page.on(
+            "console",
+            lambda m: m.type == "error" and self.console_errors.append(f"{m.text} at {m.location}"),
+        )
         page.on("pageerror", lambda e: self.console_errors.append(str(e)))
         page.on("dialog", self._dialog)
         page.on("request", self._request)
@@ -91,7 +96,9 @@ def new_page(browser, live_server):
     contexts = []
 
     def make(width=1280, height=900):
-        context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
+        context = browser.new_context(
+            viewport={"width": width, "height": height}, accept_downloads=True
+        )
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(10_000)

@@ -12,6 +12,8 @@ from tests.conftest import make_experiment, make_user
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "pw-for-tests-123"
+# Screenshots use caret="initial": Playwright's default hides the caret with an injected
+# <style>, which the app's Content-Security-Policy (rightly) refuses and logs as an error.
 
 
 def test_reviewer_finishes_by_keyboard_and_owner_downloads_csv(live_server, new_page, artifacts):
@@ -24,7 +26,7 @@ def test_reviewer_finishes_by_keyboard_and_owner_downloads_csv(live_server, new_
     page, watch = new_page()
     log_in(page, live_server.url, "rita", PASSWORD)
     page.goto(f"{live_server.url}/review/{experiment.slug}/")
-    page.screenshot(path=artifacts / "1-first-pair.png", full_page=True)
+    page.screenshot(path=artifacts / "1-first-pair.png", full_page=True, caret="initial")
     # Pair 1: "1" = left on every dimension (the highlight moves on by itself).
     # Pair 2: arrow right on every dimension. Pair 3: "2" = tie on every dimension.
     for done, keys in enumerate([["1"], ["ArrowRight"], ["2"]], start=1):
@@ -33,7 +35,7 @@ def test_reviewer_finishes_by_keyboard_and_owner_downloads_csv(live_server, new_
         page.keyboard.press("Enter")
         page.get_by_text(f"{done} of 3 done").wait_for()
     page.get_by_text("All done, thank you!").wait_for()
-    page.screenshot(path=artifacts / "2-finished.png", full_page=True)
+    page.screenshot(path=artifacts / "2-finished.png", full_page=True, caret="initial")
     watch.assert_clean()
 
     # Nothing reloaded the page: htmx swapped each pair in.
@@ -60,7 +62,7 @@ def test_reviewer_finishes_by_keyboard_and_owner_downloads_csv(live_server, new_
             assert row["winner"] == row["left_model"]
         elif row["choice"] == "right":
             assert row["winner"] not in (row["left_model"], "tie")
-    owner_page.screenshot(path=artifacts / "3-owner.png", full_page=True)
+    owner_page.screenshot(path=artifacts / "3-owner.png", full_page=True, caret="initial")
     owner_watch.assert_clean()
 
 
