@@ -3,6 +3,7 @@
 Anything a user may not see answers 404, so guessing slugs or ids reveals nothing.
 """
 
+from django.db.models import Q
 from django.http import Http404
 
 from .models import Experiment
@@ -17,9 +18,16 @@ def get_experiment_for_owner(user, slug: str) -> Experiment:
         experiment = Experiment.objects.get(slug=slug)
     except Experiment.DoesNotExist:
         raise Http404("No such experiment.") from None
-    if not user.is_authenticated or experiment.owner_id != user.pk:
+    if not user.is_authenticated:
+        raise Http404("No such experiment.")
+    if experiment.owner_id != user.pk and not experiment.shared_with.filter(pk=user.pk).exists():
         raise Http404("No such experiment.")
     return experiment
+
+
+def experiments_for_owner(user):
+    """Experiments the user owns or that were shared with them."""
+    return Experiment.objects.filter(Q(owner=user) | Q(shared_with=user)).distinct()
 
 
 def experiments_for_reviewer(user):

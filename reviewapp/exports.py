@@ -3,11 +3,13 @@
 import csv
 from collections.abc import Iterable, Iterator
 
-from .models import Experiment, Judgment
+from .models import Experiment, Judgment, Membership
 
 JUDGMENT_COLUMNS = [
     "experiment", "pair_id", "reviewer", "dimension", "model_a", "model_b", "left_model",
     "choice", "winner", "submitted_at", "seconds_on_pair", "rationale", "strength",
+    # Appended later; columns are only ever added at the end, so readers can rely on order.
+    "excluded",
 ]  # fmt: skip
 
 # A spreadsheet runs a cell starting with these as a formula (OWASP "CSV injection").
@@ -22,7 +24,15 @@ def neutralise_cell(value):
 
 
 def judgment_rows(experiment: Experiment) -> Iterator[list]:
-    """One row per (pair, reviewer, dimension), ordered by pair, reviewer, dimension."""
+    """One row per (pair, reviewer, dimension), ordered by pair, reviewer, dimension.
+
+    `excluded` says whether the owner excluded the reviewer from the results (their
+    judgments are still exported, so the choice can be revisited)."""
+    excluded = set(
+        Membership.objects.filter(experiment=experiment, excluded=True).values_list(
+            "user__username", flat=True
+        )
+    )
     judgments = (
         Judgment.objects.filter(assignment__experiment=experiment)
         .order_by("assignment__pair_id", "assignment__reviewer_id", "dimension__position")
@@ -54,6 +64,7 @@ def judgment_rows(experiment: Experiment) -> Iterator[list]:
         yield [
             experiment.slug, pair_id, reviewer, dimension, model_a, model_b, left_model,
             screen, winner, submitted_at.isoformat(), seconds, rationale, strength,
+            "true" if reviewer in excluded else "false",
         ]  # fmt: skip
 
 

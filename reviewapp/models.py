@@ -47,6 +47,16 @@ class Experiment(models.Model):
     )
     baseline_model = models.CharField(max_length=200, blank=True)
     seed = models.BigIntegerField(default=new_seed)
+    # Other owners who may see and manage this experiment.
+    shared_with = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="shared_experiments"
+    )
+    gold_rate = models.FloatField(
+        default=0.1, help_text="Share of each reviewer's pairs drawn from the gold pairs."
+    )
+    too_fast_seconds = models.FloatField(
+        default=5.0, help_text="Reviewers whose median seconds per pair is lower are flagged."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -59,6 +69,13 @@ class Experiment(models.Model):
             models.CheckConstraint(
                 condition=Q(reviews_per_pair__gte=1) & Q(reviews_per_pair__lte=100),
                 name="experiment_reviews_per_pair_1_to_100",
+            ),
+            models.CheckConstraint(
+                condition=Q(gold_rate__gte=0) & Q(gold_rate__lte=1),
+                name="experiment_gold_rate_0_to_1",
+            ),
+            models.CheckConstraint(
+                condition=Q(too_fast_seconds__gte=0), name="experiment_too_fast_not_negative"
             ),
         ]
 
@@ -73,6 +90,50 @@ class Experiment(models.Model):
         return self.status == self.Status.OPEN
 
 
+def new_invite_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def new_completion_code() -> str:
+    return secrets.token_hex(4).upper()
+
+
+class InviteLink(models.Model):
+    """A secret link that lets external reviewers (crowd workers) join without an account."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="invites")
+    label = models.CharField(max_length=100, blank=True)
+    token = models.CharField(max_length=64, unique=True, default=new_invite_token)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    max_reviewers = models.PositiveIntegerField(
+        null=True, blank=True, help_text="How many reviewers may join through this link."
+    )
+    quota = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Pairs each reviewer from this link reviews."
+    )
+    completion_code = models.CharField(max_length=40, default=new_completion_code)
+    completion_url = models.URLField(
+        max_length=500, blank=True, help_text="Where finished reviewers are sent, e.g. Prolific's."
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_reviewers__isnull=True) | Q(max_reviewers__gte=1),
+                name="invite_max_reviewers_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(quota__isnull=True) | Q(quota__gte=1), name="invite_quota_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.label or f"Invite link {self.pk}"
+
+
 class Membership(models.Model):
     """A reviewer's place in one experiment: invited, human or automatic, excluded or not."""
 
@@ -80,9 +141,7 @@ class Membership(models.Model):
         HUMAN = "human", "Human"
         AUTOMATIC = "automatic", "Automatic judge"
 
-    experiment = models.ForeignKey(
-        Experiment, on_delete=models.CASCADE, related_name="memberships"
-    )
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
     )
@@ -90,11 +149,25 @@ class Membership(models.Model):
     # Excluded reviewers' judgments stay stored and exported but leave the statistics.
     excluded = models.BooleanField(default=False)
     joined_at = models.DateTimeField(auto_now_add=True)
+    # External reviewers: who they are on the crowd platform, how they came, how much to do.
+    participant_id = models.CharField(max_length=200, blank=True)
+    invite = models.ForeignKey(
+        InviteLink, null=True, blank=True, on_delete=models.SET_NULL, related_name="members"
+    )
+    quota = models.PositiveIntegerField(null=True, blank=True)
+    # What the crowd platform passed along (e.g. STUDY_ID, SESSION_ID, hitId), for the audit.
+    platform_data = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["experiment", "user"]
         constraints = [
             models.UniqueConstraint(fields=["experiment", "user"], name="membership_once"),
+            # The same participant coming back is the same reviewer, never a second one.
+            models.UniqueConstraint(
+                fields=["experiment", "participant_id"],
+                condition=~Q(participant_id=""),
+                name="membership_one_per_participant",
+            ),
             models.CheckConstraint(
                 condition=Q(kind__in=["human", "automatic"]), name="membership_kind_valid"
             ),
@@ -134,6 +207,10 @@ class Pair(models.Model):
     model_b = models.CharField(max_length=200)
     output_b = models.TextField(blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # Gold pairs are attention checks with a known answer: {dimension name: "A"|"B"|"tie"}.
+    # Every reviewer may get them; they never count in the preference statistics.
+    is_gold = models.BooleanField(default=False)
+    gold = models.JSONField(default=dict, blank=True)
     # Assignments currently holding a slot (submitted, or shown with a live lease).
     # Kept by assignment.py under a row lock; it orders "fewest reviews first".
     slots_taken = models.PositiveIntegerField(default=0)
@@ -154,7 +231,9 @@ class Pair(models.Model):
             models.CheckConstraint(condition=~Q(external_id=""), name="pair_external_id_not_empty"),
         ]
         indexes = [
-            models.Index(fields=["experiment", "slots_taken", "shuffle_key"], name="pair_queue"),
+            models.Index(
+                fields=["experiment", "is_gold", "slots_taken", "shuffle_key"], name="pair_queue"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -270,3 +349,41 @@ def pair_shuffle_key(seed: int, external_id: str) -> int:
     """A reproducible random key per pair, from the experiment seed (56 bits, non-negative)."""
     digest = hashlib.blake2b(f"{seed}:{external_id}".encode(), digest_size=7).digest()
     return int.from_bytes(digest, "big")
+
+
+class LoginFailure(models.Model):
+    """A failed login, kept in the database (not process memory) so that throttling holds
+    across gunicorn workers and app servers."""
+
+    username = models.CharField(max_length=150)
+    ip_address = models.GenericIPAddressField(null=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["username", "at"], name="login_failure_by_user"),
+            models.Index(fields=["ip_address", "at"], name="login_failure_by_ip"),
+        ]
+
+
+class ApiToken(models.Model):
+    """A bearer token for the JSON API. Only its SHA-256 is stored; the token itself is
+    shown once, when it is created."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100, blank=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(
+        max_length=12, help_text="The token's first characters, to tell tokens apart."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user})"

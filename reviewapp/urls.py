@@ -2,14 +2,18 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from .views import exports, home, owner, review, uploads
+from . import api
+from .views import accounts, exports, home, invites, owner, results, review, tokens, uploads
 
 urlpatterns = [
     path("", home.home, name="home"),
     path("healthz", home.healthz, name="healthz"),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/", accounts.ThrottledLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    # Owners: API tokens (the API itself is mounted at api/, below)
+    path("settings/tokens/", tokens.token_list, name="owner-tokens"),
+    path("settings/tokens/<int:token_id>/revoke/", tokens.token_revoke, name="owner-token-revoke"),
     # Owners: experiments and their set-up
     path("owner/", owner.experiment_list, name="owner-experiments"),
     path("owner/new/", owner.experiment_new, name="owner-experiment-new"),
@@ -31,6 +35,14 @@ urlpatterns = [
         uploads.confirm_upload,
         name="owner-upload-confirm",
     ),
+    # Invite links: owners manage them, external reviewers join through them
+    path("owner/experiments/<slug:slug>/invites/", invites.invite_links, name="owner-invites"),
+    path(
+        "owner/experiments/<slug:slug>/invites/<int:invite_id>/revoke/",
+        invites.revoke_invite,
+        name="owner-invite-revoke",
+    ),
+    path("join/<str:token>/", invites.join, name="invite-join"),
     # Review
     path("review/", review.review_home, name="review-home"),
     path("review/<slug:slug>/", review.review_pair, name="review-pair"),
@@ -38,10 +50,22 @@ urlpatterns = [
         "review/<slug:slug>/<int:assignment_id>/submit/", review.submit_pair, name="review-submit"
     ),
     path("review/<slug:slug>/<int:assignment_id>/skip/", review.skip_pair, name="review-skip"),
+    # Results
+    path("owner/experiments/<slug:slug>/results/", results.results_page, name="results-page"),
+    path(
+        "owner/experiments/<slug:slug>/results.json", results.results_json, name="results-json"
+    ),
+    path(
+        "owner/experiments/<slug:slug>/reviewers/exclusion/",
+        results.reviewer_exclusion,
+        name="owner-exclude-reviewer",
+    ),
     # Export
     path(
         "owner/experiments/<slug:slug>/judgments.csv",
         exports.judgments_csv,
         name="export-judgments",
     ),
+    # JSON API (token auth; schema at api/openapi.json, docs at api/docs)
+    path("api/", api.urls()),
 ]

@@ -7,7 +7,7 @@ from django.db.models import Count, Q
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from ..access import can_own_experiments, get_experiment_for_owner
+from ..access import can_own_experiments, experiments_for_owner, get_experiment_for_owner
 from ..experiments import DimensionError, create_experiment, save_dimensions
 from ..forms import AddReviewersForm, ExperimentForm, NewExperimentForm, StatusForm
 from ..models import Assignment, Experiment, Judgment
@@ -44,7 +44,7 @@ def experiment_progress(experiments):
 @login_required
 def experiment_list(request):
     require_owner_role(request.user)
-    experiments = experiment_progress(list(Experiment.objects.filter(owner=request.user)))
+    experiments = experiment_progress(list(experiments_for_owner(request.user)))
     return render(request, "owner/experiment_list.html", {"experiments": experiments})
 
 

@@ -7,13 +7,15 @@ text, the dimensions and progress. Model names, pair ids and metadata never reac
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from ..access import experiments_for_reviewer, get_experiment_for_reviewer
 from ..assignment import next_assignment, reviewer_progress, skip_assignment
+from ..invites import quota_state
 from ..judgments import Answer, SubmissionRefused, record_submission, validate_answers
-from ..models import Assignment, Experiment
+from ..models import Assignment, Experiment, Membership
 from ..rendering import render_markdown
 
 
@@ -53,18 +55,42 @@ def parse_answers(post, dimensions) -> dict[int, Answer]:
     return answers
 
 
+def membership_of(experiment, user) -> Membership | None:
+    return (
+        Membership.objects.filter(experiment=experiment, user=user).select_related("invite").first()
+    )
+
+
+def next_pair_for(experiment, user):
+    """The next assignment, or None when nothing is left or the reviewer's quota is met."""
+    if quota_state(membership_of(experiment, user)).reached:
+        return None
+    return next_assignment(experiment, user)
+
+
+def completion_of(membership) -> dict | None:
+    """What a reviewer who came through an invite link sees when done."""
+    if membership is None or membership.invite is None:
+        return None
+    return {"code": membership.invite.completion_code, "url": membership.invite.completion_url}
+
+
 def pair_context(experiment, assignment, reviewer, *, errors=None, posted=None, notice=""):
     """Everything the review screen shows, and nothing else."""
     dimensions = list(experiment.dimensions.all())
+    membership = membership_of(experiment, reviewer)
+    progress = reviewer_progress(experiment, reviewer)
+    if membership is not None and membership.quota:
+        progress = type(progress)(progress.done, membership.quota, progress.remaining_for_reviewer)
     context = {
         "experiment_name": experiment.name,
         "experiment_slug": experiment.slug,
         "instructions": render_markdown(experiment.instructions),
-        "progress": reviewer_progress(experiment, reviewer),
+        "progress": progress,
         "notice": notice,
     }
     if assignment is None:
-        return context | {"finished": True}
+        return context | {"finished": True, "completion": completion_of(membership)}
     pair = assignment.pair
     left, right = (
         (pair.output_a, pair.output_b) if assignment.left_is_a else (pair.output_b, pair.output_a)
@@ -97,6 +123,12 @@ def pair_context(experiment, assignment, reviewer, *, errors=None, posted=None, 
 
 
 def render_pair(request, experiment, context):
+    completion = context.get("completion")
+    if request.htmx and completion and completion["url"]:
+        # The platform's completion URL needs a full page (it redirects after showing the code).
+        response = HttpResponse(status=200)
+        response["HX-Redirect"] = reverse("review-pair", args=[experiment.slug])
+        return response
     template = "review/_pair.html" if request.htmx else "review/pair.html"
     return render(request, template, context)
 
@@ -111,7 +143,7 @@ def review_pair(request, slug):
     experiment = get_experiment_for_reviewer(request.user, slug)
     if not experiment.is_open:
         return render_pair(request, experiment, closed_context(experiment))
-    assignment = next_assignment(experiment, request.user)
+    assignment = next_pair_for(experiment, request.user)
     return render_pair(request, experiment, pair_context(experiment, assignment, request.user))
 
 
@@ -149,7 +181,7 @@ def submit_pair(request, slug, assignment_id):
         notice = str(refused)
     if not request.htmx:
         return redirect("review-pair", experiment.slug)
-    assignment = next_assignment(experiment, request.user)
+    assignment = next_pair_for(experiment, request.user)
     return render_pair(
         request, experiment, pair_context(experiment, assignment, request.user, notice=notice)
     )
@@ -170,5 +202,5 @@ def skip_pair(request, slug, assignment_id):
         return redirect("review-pair", experiment.slug)
     if not experiment.is_open:
         return render_pair(request, experiment, closed_context(experiment))
-    next_one = next_assignment(experiment, request.user)
+    next_one = next_pair_for(experiment, request.user)
     return render_pair(request, experiment, pair_context(experiment, next_one, request.user))

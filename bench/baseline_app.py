@@ -1,0 +1,36 @@
+"""Bench only: the baseline for bench_review_loop.py, a minimal Django view under the same
+gunicorn, settings and middleware as the app, that inserts one row into a plain table
+(`bench_baseline`, created by the bench) and returns a small page.
+
+    gunicorn -c gunicorn.conf.py --pythonpath bench baseline_app:application
+    (with DJANGO_SETTINGS_MODULE=baseline_settings)
+
+It is not part of reviewapp's URLs; it exists to say what "fast" means on this machine.
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "baseline_settings")
+
+from django.core.wsgi import get_wsgi_application  # noqa: E402
+
+application = get_wsgi_application()
+
+from django.db import connection  # noqa: E402
+from django.http import HttpResponse  # noqa: E402
+from django.urls import path  # noqa: E402
+
+PAGE = "<!doctype html><title>stored</title><p>Stored row {}.</p>"
+
+
+def insert_one(request):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO bench_baseline (note, created_at) VALUES (%s, now()) RETURNING id",
+            [request.path],
+        )
+        (row_id,) = cursor.fetchone()
+    return HttpResponse(PAGE.format(row_id))
+
+
+urlpatterns = [path("baseline/", insert_one)]

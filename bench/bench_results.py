@@ -1,0 +1,270 @@
+"""Benchmark: compute_results on PostgreSQL at 10k, 100k and 1M judgments.
+
+    DEBUG=1 DATABASE_URL=postgres://postgres@127.0.0.1:5432/reviewapp_bench_results \\
+        .venv/bin/python bench/bench_results.py [--sizes 10000 100000 1000000] [--repeat 3]
+
+Shape of the data: 8 models (28 model pairs, both A/B orders), 12 reviewers, 3 reviewers
+per pair, 5 dimensions, ties about 20 %, screen sides random; so N judgments are N / 5
+assignments on N / 15 pairs. The data are generated inside PostgreSQL (INSERT ... SELECT
+generate_series) once per size and kept between runs (experiments `bench-results-N`).
+
+Each measurement runs in a fresh child process: the time is the median of `--repeat`
+calls of compute_results (1,000 bootstrap resamples), the memory the child's peak RSS
+(ru_maxrss, which includes Python, Django and numpy themselves: the "baseline" column is
+the peak before the first call). `--profile` prints each query's time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reviewapp.settings")
+
+MODELS = [f"model-{c}" for c in "abcdefgh"]
+N_REVIEWERS = 12
+PER_PAIR = 3
+
+
+def setup_django():
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        sys.exit("This benchmark needs PostgreSQL: set DATABASE_URL=postgres://...")
+
+
+def other_columns(model, given: set[str]) -> tuple[tuple[str, str], list]:
+    """(", col1, col2", ", %s, %s") and the default values of every other column, so the
+    generated rows satisfy NOT NULL columns added to the models later."""
+    import json as json_module
+
+    from django.db import models as m
+
+    columns, values = [], []
+    for field in model._meta.concrete_fields:
+        if field.name in given:
+            continue
+        default = field.get_default()
+        if isinstance(field, m.JSONField):
+            default = json_module.dumps(default)
+        columns.append(field.column)
+        values.append(default)
+    marks = "".join(
+        ", %s::jsonb" if isinstance(model._meta.get_field(f.name), m.JSONField) else ", %s"
+        for f in model._meta.concrete_fields
+        if f.name not in given
+    )
+    return ("".join(f", {c}" for c in columns), marks), values
+
+
+def ensure_data(size: int):
+    """The experiment with `size` judgments, generated in the database if missing."""
+    from itertools import combinations
+
+    from django.contrib.auth import get_user_model
+    from django.db import connection, transaction
+
+    from reviewapp.experiments import create_experiment
+    from reviewapp.models import Assignment, Experiment, Judgment, Membership, Pair
+
+    slug = f"bench-results-{size}"
+    experiment = Experiment.objects.filter(slug=slug).first()
+    if experiment is not None:
+        if Judgment.objects.filter(assignment__experiment=experiment).count() == size:
+            return experiment
+        experiment.delete()
+    n_pairs = size // (5 * PER_PAIR)
+    User = get_user_model()
+    owner, _ = User.objects.get_or_create(username="bench-owner")
+    reviewers = [
+        User.objects.get_or_create(username=f"bench-reviewer-{i:02d}")[0]
+        for i in range(N_REVIEWERS)
+    ]
+    combos = list(combinations(MODELS, 2))
+    quality = {m: i * 0.15 for i, m in enumerate(MODELS)}  # model-h best
+    # Both A/B orders; P(A wins | not a tie) from the quality difference.
+    model_a = [a if i % 2 == 0 else b for i, (a, b) in enumerate(combos)]
+    model_b = [b if i % 2 == 0 else a for i, (a, b) in enumerate(combos)]
+    p_a = [1 / (1 + 10 ** (quality[b] - quality[a])) for a, b in zip(model_a, model_b)]
+    pair_extra, pair_extra_params = other_columns(
+        Pair, {"id", "experiment", "external_id", "prompt", "model_a", "output_a", "model_b",
+               "output_b", "slots_taken", "shuffle_key"},
+    )  # fmt: skip
+    assignment_extra, assignment_extra_params = other_columns(
+        Assignment, {"id", "experiment", "pair", "reviewer", "left_is_a", "status", "shown_at",
+                     "submitted_at"},
+    )  # fmt: skip
+    judgment_extra, judgment_extra_params = other_columns(
+        Judgment, {"id", "assignment", "dimension", "choice"}
+    )
+    started = time.perf_counter()
+    with transaction.atomic():
+        experiment = create_experiment(
+            owner=owner, name=slug, slug=slug, baseline_model=MODELS[0], seed=12345
+        )
+        Membership.objects.bulk_create(Membership(experiment=experiment, user=r) for r in reviewers)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                INSERT INTO reviewapp_pair (experiment_id, external_id, prompt, model_a,
+                    output_a, model_b, output_b, slots_taken, shuffle_key{pair_extra[0]})
+                SELECT %s, 'p' || g, 'prompt ' || g, (%s::text[])[1 + g %% %s], 'a',
+                       (%s::text[])[1 + g %% %s], 'b', %s, g{pair_extra[1]}
+                FROM generate_series(0, %s - 1) AS g
+                """,
+                [
+                    experiment.pk,
+                    model_a,
+                    len(combos),
+                    model_b,
+                    len(combos),
+                    PER_PAIR,
+                    *pair_extra_params,
+                    n_pairs,
+                ],  # fmt: skip
+            )
+            # Fresh statistics before each join, or PostgreSQL plans for empty tables
+            # (nested loops) and the generation turns quadratic.
+            cursor.execute("ANALYZE reviewapp_pair")
+            cursor.execute(
+                f"""
+                INSERT INTO reviewapp_assignment (experiment_id, pair_id, reviewer_id,
+                    left_is_a, status, shown_at, submitted_at{assignment_extra[0]})
+                SELECT p.experiment_id, p.id, (%s::bigint[])[1 + ((p.id + k * 5) %% %s)],
+                       random() < 0.5, 'submitted', s.shown,
+                       s.shown + (5 + random() * 120) * interval '1 second'{assignment_extra[1]}
+                FROM reviewapp_pair p
+                CROSS JOIN generate_series(0, %s - 1) AS k,
+                LATERAL (SELECT now() - random() * interval '30 days' AS shown) AS s
+                WHERE p.experiment_id = %s
+                """,
+                [
+                    [r.pk for r in reviewers],
+                    N_REVIEWERS,
+                    *assignment_extra_params,
+                    PER_PAIR,
+                    experiment.pk,
+                ],  # fmt: skip
+            )
+            cursor.execute("ANALYZE reviewapp_assignment")
+            cursor.execute(
+                f"""
+                INSERT INTO reviewapp_judgment (assignment_id, dimension_id, choice{judgment_extra[0]})
+                SELECT a.id, d.id,
+                       CASE WHEN x.r < 0.2 THEN 'tie'
+                            WHEN (x.r - 0.2) / 0.8 < (%s::float8[])[1 + (p.external_id_n %% %s)]
+                            THEN 'A' ELSE 'B' END{judgment_extra[1]}
+                FROM reviewapp_assignment a
+                JOIN (SELECT id, substr(external_id, 2)::int AS external_id_n
+                      FROM reviewapp_pair WHERE experiment_id = %s) p ON p.id = a.pair_id
+                CROSS JOIN reviewapp_dimension d,
+                LATERAL (SELECT random() + 0 * a.id AS r) AS x
+                WHERE a.experiment_id = %s AND d.experiment_id = %s
+                """,
+                [
+                    p_a,
+                    len(combos),
+                    *judgment_extra_params,
+                    experiment.pk,
+                    experiment.pk,
+                    experiment.pk,
+                ],  # fmt: skip
+            )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE reviewapp_pair, reviewapp_assignment, reviewapp_judgment")
+    print(
+        f"  generated {size:,} judgments in {time.perf_counter() - started:.1f} s",
+        file=sys.stderr,
+    )
+    return experiment
+
+
+def measure(size: int, repeat: int, profile: bool) -> dict:
+    """Runs in the child: time compute_results, report peak RSS."""
+    setup_django()
+    from django.db import connection
+
+    from reviewapp.models import Experiment
+    from reviewapp.results import compute_results
+
+    experiment = Experiment.objects.get(slug=f"bench-results-{size}")
+    baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    times, query_times = [], []
+
+    def timed(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            query_times.append((time.perf_counter() - started, " ".join(sql.split())[:90]))
+
+    for _ in range(repeat):
+        query_times.clear()
+        started = time.perf_counter()
+        with connection.execute_wrapper(timed):
+            results = compute_results(experiment)
+        times.append(time.perf_counter() - started)
+    n = sum(d["n_judgments"] for d in results["dimensions"].values())
+    return {
+        "size": size,
+        "judgments": n,
+        "seconds": statistics.median(times),
+        "all_seconds": times,
+        "query_seconds": sum(t for t, _ in query_times),
+        "queries": [(round(t, 3), sql) for t, sql in query_times] if profile else [],
+        "baseline_mb": baseline_kb / 1024,
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--profile", action="store_true", help="print each query's time")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure(args.child, args.repeat, args.profile)))
+        return
+    setup_django()
+    for size in args.sizes:
+        ensure_data(size)
+    rows = []
+    for size in args.sizes:
+        command = [sys.executable, __file__, "--child", str(size), "--repeat", str(args.repeat)]
+        if args.profile:
+            command.append("--profile")
+        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        rows.append(json.loads(output.strip().splitlines()[-1]))
+    print(
+        "| judgments | compute_results (median of %d) | in SQL | peak RSS | RSS before |"
+        % args.repeat
+    )
+    print("|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(
+            f"| {r['judgments']:,} | {r['seconds']:.2f} s | {r['query_seconds']:.2f} s "
+            f"| {r['peak_mb']:.0f} MB | {r['baseline_mb']:.0f} MB |"
+        )
+    if args.profile:
+        for r in rows:
+            print(f"\n{r['judgments']:,} judgments, last run:")
+            for seconds, sql in r["queries"]:
+                print(f"  {seconds:7.3f} s  {sql}")
+
+
+if __name__ == "__main__":
+    main()

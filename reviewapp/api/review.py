@@ -1,0 +1,126 @@
+"""Reviewing through the API, for automatic judges (any member's token works).
+
+The same stage functions as the web review, so the same assignment rules, leases and
+idempotency: next_assignment picks the pair and the side, record_submission stores the
+answer once. Blindness: a reviewer gets the prompt, the left text, the right text and the
+rubric, exactly what the review page shows, never model names, pair ids or metadata.
+"""
+
+from django.http import HttpResponse
+from ninja import Path, Router
+
+from ..access import get_experiment_for_reviewer
+from ..assignment import next_assignment, reviewer_progress, skip_assignment
+from ..invites import quota_state
+from ..judgments import Answer, record_submission
+from ..models import Assignment, Experiment, Membership
+from .errors import ApiError, errors
+from .schemas import MAX_ID, SLUG_MAX, SLUG_PATTERN, AnswerIn, AnswerOut, NextPairOut, SkipOut
+
+router = Router(tags=["review"])
+
+Slug = Path(..., pattern=SLUG_PATTERN, max_length=SLUG_MAX)
+AssignmentId = Path(..., ge=1, le=MAX_ID)
+
+
+def open_experiment(request, slug: str) -> Experiment:
+    experiment = get_experiment_for_reviewer(request.auth, slug)
+    if not experiment.is_open:
+        raise ApiError(409, "closed", "This experiment is not open for review.")
+    return experiment
+
+
+def choices_for(experiment: Experiment) -> list[str]:
+    return ["left", "right", "tie"] if experiment.allow_ties else ["left", "right"]
+
+
+@router.get(
+    "/review/{slug}/next",
+    response={200: NextPairOut, 204: None, **errors(401, 404, 409, 422)},
+)
+def review_next(request, slug: str = Slug):
+    """The pair to judge now: the one already shown to you if its lease is live, else a new
+    one. 204 when nothing is left for you (or your quota is met)."""
+    experiment = open_experiment(request, slug)
+    reviewer = request.auth
+    membership = Membership.objects.filter(experiment=experiment, user=reviewer).first()
+    # As the review page does (views.review.next_pair_for).
+    if quota_state(membership).reached:
+        return HttpResponse(status=204)
+    assignment = next_assignment(experiment, reviewer)
+    if assignment is None:
+        return HttpResponse(status=204)
+    pair = assignment.pair
+    left, right = (
+        (pair.output_a, pair.output_b) if assignment.left_is_a else (pair.output_b, pair.output_a)
+    )
+    progress = reviewer_progress(experiment, reviewer)
+    share = membership.quota if membership is not None and membership.quota else progress.share
+    return {
+        "assignment": assignment.pk,
+        "prompt": pair.prompt,
+        "left": left,
+        "right": right,
+        "dimensions": [d.name for d in experiment.dimensions.all()],
+        "choices": choices_for(experiment),
+        "ask_strength": experiment.ask_strength,
+        "require_rationale": experiment.require_rationale,
+        "instructions": experiment.instructions,
+        "progress": {
+            "done": progress.done,
+            "share": share,
+            "remaining": progress.remaining_for_reviewer,
+        },
+    }
+
+
+def own_assignment(request, experiment, assignment_id: int) -> Assignment:
+    assignment = Assignment.objects.filter(
+        pk=assignment_id, reviewer=request.auth, experiment=experiment
+    ).first()
+    if assignment is None:
+        raise ApiError(404, "not_found", "This pair is not assigned to you.")
+    return assignment
+
+
+@router.post(
+    "/review/{slug}/assignments/{assignment_id}",
+    response={200: AnswerOut, **errors(400, 401, 404, 409, 422)},
+)
+def review_answer(request, data: AnswerIn, slug: str = Slug, assignment_id: int = AssignmentId):
+    """Record your answer: one choice (left / right / tie) per dimension, by name. Sending
+    it again is harmless: the first answer stands (status already_recorded)."""
+    experiment = get_experiment_for_reviewer(request.auth, slug)
+    own_assignment(request, experiment, assignment_id)
+    dimensions = list(experiment.dimensions.all())
+    names = {d.name for d in dimensions}
+    unknown = sorted((set(data.choices) | set(data.strength)) - names)
+    if unknown:
+        raise ApiError(
+            400,
+            "invalid_answer",
+            f"Unknown dimension(s): {', '.join(map(repr, unknown))}; "
+            f"this experiment has {', '.join(map(repr, sorted(names)))}.",
+        )
+    answers = {
+        d.pk: Answer(choice=data.choices[d.name], strength=data.strength.get(d.name, ""))
+        for d in dimensions
+        if d.name in data.choices
+    }
+    outcome = record_submission(assignment_id, request.auth, answers, data.rationale)
+    status = "already_recorded" if outcome.already_recorded else "recorded"
+    return {"assignment": assignment_id, "status": status}
+
+
+@router.post(
+    "/review/{slug}/assignments/{assignment_id}/skip",
+    response={200: SkipOut, **errors(401, 404, 409, 422)},
+)
+def review_skip(request, slug: str = Slug, assignment_id: int = AssignmentId):
+    """Pass on this pair: it goes to somebody else and is never offered to you again."""
+    experiment = open_experiment(request, slug)
+    assignment = own_assignment(request, experiment, assignment_id)
+    if assignment.status == Assignment.Status.SUBMITTED:
+        return {"assignment": assignment_id, "status": "already_submitted"}
+    skip_assignment(assignment)
+    return {"assignment": assignment_id, "status": "skipped"}

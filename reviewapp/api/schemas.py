@@ -1,0 +1,241 @@
+"""What the API accepts and returns. The OpenAPI schema at /api/openapi.json is built from
+these, so every limit here is also a promise to clients (and to the schema fuzz test)."""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from ninja import Field, Schema
+from pydantic import AfterValidator, ConfigDict
+
+from ..models import Experiment
+
+# Slugs as Django's SlugField accepts them (ASCII).
+SLUG_PATTERN = r"^[-a-zA-Z0-9_]+$"
+SLUG_MAX = Experiment._meta.get_field("slug").max_length
+# Usernames as Django's validator accepts them, ASCII only.
+NAME_PATTERN = r"^[A-Za-z0-9_.@+-]+$"
+# No NUL: PostgreSQL text cannot hold it.
+NO_NUL = r"^[^\x00]*$"
+MAX_ID = 2**63 - 1
+
+
+def _storable(value: str) -> str:
+    """Text a database can store: no NUL and no lone surrogates (from JSON "\\ud800")."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (no lone surrogates)") from None
+    return value
+
+
+def text(max_length: int, min_length: int = 0, pattern: str = NO_NUL, **kwargs):
+    return Annotated[
+        str,
+        Field(min_length=min_length, max_length=max_length, pattern=pattern, **kwargs),
+        AfterValidator(_storable),
+    ]
+
+
+DimensionName = text(60, 1)
+
+
+# -- errors -----------------------------------------------------------------------------
+
+
+class RowErrorOut(Schema):
+    row: int | None = Field(description="Line of the uploaded file (1 = first line), or null.")
+    column: str = Field(description="Column of the file, or the request field at fault.")
+    message: str
+
+
+class ErrorOut(Schema):
+    error: str = Field(description="Stable code, e.g. not_found, invalid_upload, closed.")
+    detail: str
+    rows: list[RowErrorOut]
+
+
+# -- experiments ------------------------------------------------------------------------
+
+
+class ExperimentIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: text(200, 1)
+    slug: text(SLUG_MAX, 0, r"^[-a-zA-Z0-9_]*$") = Field(
+        "", description="Used in URLs; empty: derived from the name."
+    )
+    dimensions: list[DimensionName] = Field(
+        default_factory=lambda: ["overall", "accuracy", "relevance", "style", "usefulness"],
+        min_length=1,
+        max_length=30,
+        description="Rubric dimensions, in the order reviewers see them.",
+    )
+    reviews_per_pair: int = Field(3, ge=1, le=100)
+    baseline_model: text(200) = ""
+    allow_tie: bool = True
+    instructions: text(20_000) = Field("", description="Markdown shown to reviewers.")
+    require_rationale: bool = False
+    ask_strength: bool = False
+
+
+class ProgressOut(Schema):
+    pairs: int
+    reviews_done: int = Field(description="Submitted assignments.")
+    reviews_needed: int = Field(description="pairs x reviews_per_pair.")
+    percent_done: int
+    reviewers: int
+
+
+class ExperimentOut(Schema):
+    slug: str
+    name: str
+    status: Literal["draft", "open", "closed"]
+    owner: str
+    dimensions: list[str]
+    reviews_per_pair: int
+    baseline_model: str
+    allow_tie: bool
+    require_rationale: bool
+    ask_strength: bool
+    instructions: str
+    created_at: datetime
+    progress: ProgressOut
+
+
+# -- pairs ------------------------------------------------------------------------------
+
+
+class ModelPairingOut(Schema):
+    model_a: str
+    model_b: str
+    pairs: int
+
+
+class ImportOut(Schema):
+    committed: bool = Field(description="False for a dry run: nothing was written.")
+    file_format: Literal["csv", "jsonl"]
+    compressed: bool
+    format: Literal["wide", "long"]
+    pairing: Literal["all", "baseline"]
+    rows_read: int
+    pairs_created: int = Field(description="In a dry run: pairs that would be created.")
+    pairs_unchanged: int = Field(description="Already in the experiment with the same content.")
+    pairs_total: int
+    empty_outputs_a: int
+    empty_outputs_b: int
+    prompts_without_pair: int
+    models: dict[str, int] = Field(description="Model -> pairs it appears in.")
+    pairings: list[ModelPairingOut]
+    summary: str
+
+
+class PairOut(Schema):
+    pair_id: str
+    prompt: str
+    model_a: str
+    output_a: str
+    model_b: str
+    output_b: str
+    metadata: dict[str, Any]
+    is_gold: bool
+    reviews_done: int
+
+
+class PairPageOut(Schema):
+    count: int = Field(description="Pairs in the experiment.")
+    offset: int
+    limit: int
+    items: list[PairOut]
+
+
+# -- reviewers --------------------------------------------------------------------------
+
+
+class ReviewerIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: text(150, 1, NAME_PATTERN) = Field(
+        description="automatic: the new reviewer's name; human: an existing username."
+    )
+    kind: Literal["automatic", "human"] = "automatic"
+
+
+class ReviewerOut(Schema):
+    reviewer: str
+    kind: Literal["human", "automatic"]
+    excluded: bool
+    reviews_done: int
+
+
+class NewReviewerOut(ReviewerOut):
+    token: str | None = Field(
+        description="automatic reviewers: the reviewer's own API token, shown only this once."
+    )
+
+
+# -- results ----------------------------------------------------------------------------
+
+
+class ResultsOut(Schema):
+    """The results JSON (docs-results.md); only the top level is spelled out here."""
+
+    model_config = ConfigDict(extra="allow")
+
+    experiment: str
+    include_automatic: bool
+    dimensions: dict[str, dict[str, Any]]
+    reviewers: list[dict[str, Any]]
+    verdict: str
+
+
+# -- review -----------------------------------------------------------------------------
+
+
+class ReviewProgressOut(Schema):
+    done: int
+    share: int = Field(description="This reviewer's share of the work.")
+    remaining: int = Field(description="Pairs still open to this reviewer.")
+
+
+class NextPairOut(Schema):
+    assignment: int
+    prompt: str = Field(description="As uploaded (the web page renders it as Markdown).")
+    left: str
+    right: str
+    dimensions: list[str]
+    choices: list[Literal["left", "right", "tie"]] = Field(description="Allowed answers.")
+    ask_strength: bool = Field(description="If true, also send strength per dimension.")
+    require_rationale: bool
+    instructions: str
+    progress: ReviewProgressOut
+
+
+Choice = Literal["left", "right", "tie"]
+
+
+class AnswerIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    choices: dict[DimensionName, Choice] = Field(
+        description="One answer per dimension, by dimension name.", max_length=30
+    )
+    strength: dict[DimensionName, Literal["slight", "clear"]] = Field(
+        default_factory=dict,
+        max_length=30,
+        description="Only when the experiment asks for it; not for ties.",
+    )
+    rationale: text(10_000) = ""
+
+
+class AnswerOut(Schema):
+    assignment: int
+    status: Literal["recorded", "already_recorded"] = Field(
+        description="already_recorded: sent before; the first answer stands."
+    )
+
+
+class SkipOut(Schema):
+    assignment: int
+    status: Literal["skipped", "already_submitted"]

@@ -1,0 +1,66 @@
+"""Untrusted text to HTML: escaped or sanitised, never live markup."""
+
+from html.parser import HTMLParser
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reviewapp.rendering import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, render_markdown
+
+HOSTILE_PIECES = [
+    "<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "<svg onload=alert(1)>",
+    "[x](javascript:alert(1))", "[x](JaVaScRiPt:alert(1))", "[x](data:text/html,<script>)",
+    "![i](http://evil.example/p.png)", "<a href='javascript:alert(1)'>a</a>", "<iframe src=//x>",
+    "```\n<script>x</script>\n```", "<style>body{}</style>", "<!-- c -->", "&lt;b&gt;", "\u202e",
+    "<<script>script>", "<scr<script>ipt>", "[x](vbscript:msgbox)", "<form action=//x>",
+    "<details open ontoggle=alert(1)>", "`<b>`", "    <b>indented</b>", "| a |\n|---|\n| <b> |",
+    "<math><mi xlink:href='javascript:x'>", "\x00", "[a](  javascript:alert(1)  )", "\n\n",
+]  # fmt: skip
+
+
+class TagCollector(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+def assert_safe(html: str) -> None:
+    collector = TagCollector()
+    collector.feed(html)
+    for tag, attrs in collector.tags:
+        assert tag in ALLOWED_TAGS, tag
+        for name, value in attrs.items():
+            assert name in ALLOWED_ATTRIBUTES.get(tag, set()) | {"rel"}, (tag, name)
+            if name == "href":
+                assert (
+                    value.split(":", 1)[0].lower() in ("http", "https", "mailto")
+                    or ":" not in value
+                )
+    assert "<script" not in html.lower()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(HOSTILE_PIECES), st.text(max_size=40)), max_size=12))
+def test_rendered_markdown_is_always_safe(pieces):
+    assert_safe(render_markdown("".join(pieces)))
+
+
+def test_code_blocks_stay_readable_and_escaped():
+    html = render_markdown("```python\nif a < b:\n    print('<b>')\n```")
+    assert '<pre><code class="language-python">' in html
+    assert "if a &lt; b:" in html and "&lt;b&gt;" in html
+
+
+def test_images_become_links_and_links_are_nofollow():
+    html = render_markdown("![tracker](http://example.com/t.png) [site](https://example.com)")
+    assert "<img" not in html
+    assert 'href="https://example.com"' in html and "nofollow" in html
+
+
+def test_very_long_output_renders():
+    text = ("word " * 20_000) + "\n\n```\n" + ("x = 1\n" * 2_000) + "```"
+    html = render_markdown(text)
+    assert len(html) > 100_000 and html.count("<pre>") == 1
