@@ -17,6 +17,7 @@ row lock, so two reviewers can never both take the last slot.
 """
 
 import hashlib
+import math
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -230,7 +231,8 @@ def next_assignment(experiment: Experiment, reviewer, now: datetime | None = Non
                     return existing
                 pair = _lock_next_pair(experiment, reviewer, wait_for)
                 if pair is not None:
-                    return _take(experiment, reviewer, pair, now)
+                    gold = _gold_pair_due(experiment, reviewer)
+                    return _take(experiment, reviewer, gold or pair, now)
                 # Read without locking: is anything left at all, locked or not?
                 wait_for = _candidates(experiment, reviewer).values_list("pk", flat=True).first()
                 if wait_for is None:
@@ -240,6 +242,35 @@ def next_assignment(experiment: Experiment, reviewer, now: datetime | None = Non
             # transaction mode): the other request's assignment is the current one.
             return current_assignment(experiment, reviewer, now)
     return None
+
+
+def _gold_pair_due(experiment: Experiment, reviewer) -> Pair | None:
+    """A gold pair (attention check) when this reviewer's gold share is due, else None.
+
+    After n pairs a reviewer has had floor(gold_rate * n + u) gold pairs, u a seeded
+    per-reviewer offset in [0, 1): gold pairs arrive at the set rate but not at the same
+    positions for everyone, and never first for everybody. Gold pairs are mixed in only
+    while regular pairs remain (the caller holds one), so the queue never ends in gold.
+    They look exactly like other pairs and have no slot limit: every reviewer may get them.
+    """
+    if experiment.gold_rate <= 0:
+        return None
+    assignments = Assignment.objects.filter(experiment=experiment, reviewer=reviewer)
+    candidate = (
+        Pair.objects.filter(experiment=experiment, is_gold=True)
+        .exclude(pk__in=assignments.values("pair_id"))
+        .annotate(order_key=_xor_key(reviewer_mask(experiment.seed, reviewer.pk)))
+        .order_by("order_key")
+        .first()
+    )
+    if candidate is None:  # no gold pairs, or this reviewer has had them all
+        return None
+    counts = assignments.aggregate(
+        seen=Count("pk"), gold_seen=Count("pk", filter=Q(pair__is_gold=True))
+    )
+    offset = seeded_bits(experiment.seed, "gold", reviewer.pk) / 2**MASK_BITS
+    due = math.floor(experiment.gold_rate * (counts["seen"] + 1) + offset)
+    return candidate if counts["gold_seen"] < due else None
 
 
 def _take(experiment: Experiment, reviewer, pair: Pair, now: datetime) -> Assignment:
@@ -258,7 +289,7 @@ def _take(experiment: Experiment, reviewer, pair: Pair, now: datetime) -> Assign
 class Progress:
     done: int
     share: int
-    remaining_for_reviewer: int
+    remaining_for_reviewer: int | None
 
     @property
     def percent(self) -> int:
@@ -267,19 +298,29 @@ class Progress:
         return min(100, round(100 * self.done / self.share))
 
 
-def reviewer_progress(experiment: Experiment, reviewer) -> Progress:
+def reviewer_progress(
+    experiment: Experiment, reviewer, *, count_remaining: bool = True
+) -> Progress:
     """Done pairs against this reviewer's share of the work.
 
     The share splits pairs x reviews_per_pair evenly over the invited reviewers,
-    but one reviewer can never do more than every pair once."""
-    # Shown on every review page: both pair counts in one pass over the experiment's pairs.
-    seen = Assignment.objects.filter(experiment=experiment, reviewer=reviewer).values("pair_id")
-    counts = Pair.objects.filter(experiment=experiment).aggregate(
-        total=Count("pk"),
-        remaining=Count(
-            "pk", filter=Q(slots_taken__lt=experiment.reviews_per_pair) & ~Q(pk__in=seen)
-        ),
-    )
+    but one reviewer can never do more than every pair once. Counting the pairs still
+    open to the reviewer reads every pair of the experiment; the review screen, which
+    does not show it, skips it (`remaining_for_reviewer` is then None)."""
+    if count_remaining:
+        # Both pair counts in one pass over the experiment's pairs.
+        seen = Assignment.objects.filter(experiment=experiment, reviewer=reviewer).values("pair_id")
+        counts = Pair.objects.filter(experiment=experiment, is_gold=False).aggregate(
+            total=Count("pk"),
+            remaining=Count(
+                "pk", filter=Q(slots_taken__lt=experiment.reviews_per_pair) & ~Q(pk__in=seen)
+            ),
+        )
+    else:
+        counts = {
+            "total": Pair.objects.filter(experiment=experiment, is_gold=False).count(),
+            "remaining": None,
+        }
     n_pairs = counts["total"]
     n_reviewers = max(experiment.reviewers.count(), experiment.reviews_per_pair, 1)
     share = min(n_pairs, -(-n_pairs * experiment.reviews_per_pair // n_reviewers))

@@ -79,6 +79,7 @@ def record_submission(
     answers: dict[int, Answer],
     rationale: str = "",
     now: datetime | None = None,
+    dimensions: list[Dimension] | None = None,
 ) -> SubmitOutcome:
     """Store one set of judgments for the assignment, or recognise that it was stored already.
 
@@ -106,7 +107,8 @@ def record_submission(
         if assignment.status == Assignment.Status.SKIPPED:
             raise SubmissionRefused("skipped", "You skipped this pair; it cannot be answered now.")
 
-        dimensions = list(experiment.dimensions.all())
+        if dimensions is None:
+            dimensions = list(experiment.dimensions.all())
         errors = validate_answers(experiment, dimensions, answers, rationale)
         if errors:
             raise SubmissionRefused("invalid", "; ".join(f"{k}: {v}" for k, v in errors.items()))

@@ -52,3 +52,57 @@ def test_gold_column_for_an_unknown_dimension_is_refused(owner, tmp_path):
     with pytest.raises(UploadError) as error:
         import_upload(experiment, path)
     assert "gold_charm" in str(error.value) and "gold_overall" in str(error.value)
+
+
+def make_gold(experiment, n_gold, answer="A"):
+    from reviewapp.models import pair_shuffle_key
+
+    Pair.objects.bulk_create(
+        Pair(
+            experiment=experiment, external_id=f"gold{i}", prompt=f"Gold prompt {i}",
+            model_a="zebra-base-7b", output_a="right", model_b="yak-tuned-7b", output_b="wrong",
+            is_gold=True, gold={d.name: answer for d in experiment.dimensions.all()},
+            shuffle_key=pair_shuffle_key(experiment.seed, f"gold{i}"),
+        )
+        for i in range(n_gold)
+    )  # fmt: skip
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("rate", [0.1, 0.25])
+def test_gold_pairs_are_mixed_in_at_the_set_rate_for_every_reviewer(owner, rate):
+    from reviewapp.assignment import next_assignment
+    from reviewapp.judgments import Answer, record_submission
+    from tests.conftest import make_user
+
+    experiment = make_experiment(owner, n_pairs=80, reviews_per_pair=3, gold_rate=rate)
+    make_gold(experiment, 30)
+    dims = list(experiment.dimensions.all())
+    for name in ("g1", "g2", "g3"):
+        reviewer = make_user(name)
+        kinds = []
+        for _ in range(40):
+            assignment = next_assignment(experiment, reviewer)
+            kinds.append(assignment.pair.is_gold)
+            record_submission(assignment.pk, reviewer, {d.pk: Answer("left") for d in dims})
+        # floor(rate * n + u) gold pairs after n: within one of rate * n at every point.
+        for n in range(1, 41):
+            assert abs(sum(kinds[:n]) - rate * n) <= 1, (name, n, kinds)
+        assert sum(kinds) in (int(rate * 40), int(rate * 40) + 1)
+
+
+@pytest.mark.django_db
+def test_gold_pairs_never_count_toward_regular_slots_or_end_the_queue(owner):
+    from reviewapp.assignment import next_assignment, skip_assignment
+    from tests.conftest import make_user
+
+    experiment = make_experiment(owner, n_pairs=2, reviews_per_pair=1, gold_rate=0.5)
+    make_gold(experiment, 10)
+    reviewer = make_user("solo")
+    seen = []
+    while (assignment := next_assignment(experiment, reviewer)) is not None:
+        seen.append(assignment.pair.is_gold)
+        skip_assignment(assignment)
+    assert seen.count(False) == 2  # every regular pair
+    assert seen[-1] is False  # gold only while regular pairs remain
+    assert 1 <= seen.count(True) <= 2

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from ..access import experiments_for_reviewer, get_experiment_for_reviewer
+from ..access import experiments_for_reviewer, get_membership_for_reviewer
 from ..assignment import next_assignment, reviewer_progress, skip_assignment
 from ..invites import quota_state
 from ..judgments import Answer, SubmissionRefused, record_submission, validate_answers
@@ -55,17 +55,11 @@ def parse_answers(post, dimensions) -> dict[int, Answer]:
     return answers
 
 
-def membership_of(experiment, user) -> Membership | None:
-    return (
-        Membership.objects.filter(experiment=experiment, user=user).select_related("invite").first()
-    )
-
-
-def next_pair_for(experiment, user):
+def next_pair_for(membership: Membership):
     """The next assignment, or None when nothing is left or the reviewer's quota is met."""
-    if quota_state(membership_of(experiment, user)).reached:
+    if membership.quota is not None and quota_state(membership).reached:
         return None
-    return next_assignment(experiment, user)
+    return next_assignment(membership.experiment, membership.user)
 
 
 def completion_of(membership) -> dict | None:
@@ -75,13 +69,14 @@ def completion_of(membership) -> dict | None:
     return {"code": membership.invite.completion_code, "url": membership.invite.completion_url}
 
 
-def pair_context(experiment, assignment, reviewer, *, errors=None, posted=None, notice=""):
+def pair_context(
+    membership, dimensions, assignment, *, errors=None, posted=None, notice=""
+) -> dict:
     """Everything the review screen shows, and nothing else."""
-    dimensions = list(experiment.dimensions.all())
-    membership = membership_of(experiment, reviewer)
-    progress = reviewer_progress(experiment, reviewer)
-    if membership is not None and membership.quota:
-        progress = type(progress)(progress.done, membership.quota, progress.remaining_for_reviewer)
+    experiment = membership.experiment
+    progress = reviewer_progress(experiment, membership.user, count_remaining=False)
+    if membership.quota:
+        progress = type(progress)(progress.done, membership.quota, None)
     context = {
         "experiment_name": experiment.name,
         "experiment_slug": experiment.slug,
@@ -140,18 +135,21 @@ def closed_context(experiment) -> dict:
 @login_required
 @vary_on_headers("HX-Request")
 def review_pair(request, slug):
-    experiment = get_experiment_for_reviewer(request.user, slug)
+    membership = get_membership_for_reviewer(request.user, slug)
+    experiment = membership.experiment
     if not experiment.is_open:
         return render_pair(request, experiment, closed_context(experiment))
-    assignment = next_pair_for(experiment, request.user)
-    return render_pair(request, experiment, pair_context(experiment, assignment, request.user))
+    dimensions = list(experiment.dimensions.all())
+    assignment = next_pair_for(membership)
+    return render_pair(request, experiment, pair_context(membership, dimensions, assignment))
 
 
 @login_required
 @require_POST
 @vary_on_headers("HX-Request")
 def submit_pair(request, slug, assignment_id):
-    experiment = get_experiment_for_reviewer(request.user, slug)
+    membership = get_membership_for_reviewer(request.user, slug)
+    experiment = membership.experiment
     dimensions = list(experiment.dimensions.all())
     answers = parse_answers(request.POST, dimensions)
     rationale = request.POST.get("rationale", "")
@@ -166,12 +164,12 @@ def submit_pair(request, slug, assignment_id):
         )
         if assignment is not None and assignment.status == Assignment.Status.SHOWN:
             context = pair_context(
-                experiment, assignment, request.user, errors=errors, posted=request.POST
+                membership, dimensions, assignment, errors=errors, posted=request.POST
             )
             # 200 even so: htmx does not swap error responses by default.
             return render_pair(request, experiment, context)
     try:
-        record_submission(assignment_id, request.user, answers, rationale)
+        record_submission(assignment_id, request.user, answers, rationale, dimensions=dimensions)
         notice = ""
     except SubmissionRefused as refused:
         if refused.code == "not_found":
@@ -181,17 +179,17 @@ def submit_pair(request, slug, assignment_id):
         notice = str(refused)
     if not request.htmx:
         return redirect("review-pair", experiment.slug)
-    assignment = next_pair_for(experiment, request.user)
-    return render_pair(
-        request, experiment, pair_context(experiment, assignment, request.user, notice=notice)
-    )
+    assignment = next_pair_for(membership)
+    context = pair_context(membership, dimensions, assignment, notice=notice)
+    return render_pair(request, experiment, context)
 
 
 @login_required
 @require_POST
 @vary_on_headers("HX-Request")
 def skip_pair(request, slug, assignment_id):
-    experiment = get_experiment_for_reviewer(request.user, slug)
+    membership = get_membership_for_reviewer(request.user, slug)
+    experiment = membership.experiment
     assignment = Assignment.objects.filter(
         pk=assignment_id, reviewer=request.user, experiment=experiment
     ).first()
@@ -202,5 +200,6 @@ def skip_pair(request, slug, assignment_id):
         return redirect("review-pair", experiment.slug)
     if not experiment.is_open:
         return render_pair(request, experiment, closed_context(experiment))
-    next_one = next_pair_for(experiment, request.user)
-    return render_pair(request, experiment, pair_context(experiment, next_one, request.user))
+    dimensions = list(experiment.dimensions.all())
+    context = pair_context(membership, dimensions, next_pair_for(membership))
+    return render_pair(request, experiment, context)
