@@ -1,9 +1,10 @@
 """Judgments out as CSV, streamed row by row (never the whole table in memory)."""
 
 import csv
+import json
 from collections.abc import Iterable, Iterator
 
-from .models import Experiment, Judgment, Membership
+from .models import Assignment, Experiment, Judgment, Membership
 
 JUDGMENT_COLUMNS = [
     "experiment", "pair_id", "reviewer", "dimension", "model_a", "model_b", "left_model",
@@ -87,3 +88,51 @@ def write_judgments_csv(experiment: Experiment, out) -> int:
         out.write(line)
         lines += 1
     return lines - 1  # minus the header
+
+
+ASSIGNMENT_COLUMNS = [
+    "experiment", "assignment", "pair_id", "gold", "reviewer", "participant_id", "kind",
+    "model_a", "model_b", "left_model", "status", "shown_at", "submitted_at", "seconds_on_pair",
+    "platform_data",
+]  # fmt: skip
+
+
+def assignment_rows(experiment: Experiment) -> Iterator[list]:
+    """The audit trail: every assignment (shown, submitted, skipped, expired), who had it,
+    which model's output was on the left, and when."""
+    members = {
+        user_id: (participant_id, kind, platform_data)
+        for user_id, participant_id, kind, platform_data in Membership.objects.filter(
+            experiment=experiment
+        ).values_list("user_id", "participant_id", "kind", "platform_data")
+    }
+    assignments = (
+        Assignment.objects.filter(experiment=experiment)
+        .order_by("pk")
+        .values_list(
+            "pk",
+            "pair__external_id",
+            "pair__is_gold",
+            "reviewer_id",
+            "reviewer__username",
+            "pair__model_a",
+            "pair__model_b",
+            "left_is_a",
+            "status",
+            "shown_at",
+            "submitted_at",
+        )  # fmt: skip
+    )
+    for (
+        pk, pair_id, is_gold, reviewer_id, reviewer, model_a, model_b, left_is_a, status,
+        shown_at, submitted_at,
+    ) in assignments.iterator(chunk_size=5000):  # fmt: skip
+        participant_id, kind, platform_data = members.get(reviewer_id, ("", "", {}))
+        left_model = "" if left_is_a is None else (model_a if left_is_a else model_b)
+        seconds = round((submitted_at - shown_at).total_seconds(), 3) if submitted_at else ""
+        yield [
+            experiment.slug, pk, pair_id, "true" if is_gold else "false", reviewer,
+            participant_id, kind, model_a, model_b, left_model, status, shown_at.isoformat(),
+            submitted_at.isoformat() if submitted_at else "", seconds,
+            json.dumps(platform_data, sort_keys=True) if platform_data else "",
+        ]  # fmt: skip

@@ -1,8 +1,13 @@
 from django import forms
 from django.contrib.auth import get_user_model
+from django.core.validators import MaxValueValidator, MinValueValidator
 
 from .experiments import DimensionError, clean_dimension_names
 from .models import DEFAULT_DIMENSIONS, Experiment
+
+
+# Far more than any rubric needs; positions are small integers in the database.
+MAX_DIMENSIONS = 50
 
 
 class ExperimentForm(forms.ModelForm):
@@ -10,7 +15,8 @@ class ExperimentForm(forms.ModelForm):
         model = Experiment
         fields = [
             "name", "slug", "instructions", "reviews_per_pair", "allow_ties",
-            "require_rationale", "ask_strength", "baseline_model",
+            "require_rationale", "ask_strength", "baseline_model", "gold_rate",
+            "too_fast_seconds",
         ]  # fmt: skip
         widgets = {"instructions": forms.Textarea(attrs={"rows": 5})}
         help_texts = {
@@ -24,6 +30,29 @@ class ExperimentForm(forms.ModelForm):
         self.fields["reviews_per_pair"].min_value = 1
         self.fields["reviews_per_pair"].max_value = 100
         self.fields["reviews_per_pair"].widget.attrs.update(min=1, max=100)
+        # Blank means the documented default (10 % gold, 5 s).
+        for name in ("gold_rate", "too_fast_seconds"):
+            self.fields[name].required = False
+        self.fields["gold_rate"].validators += [MinValueValidator(0), MaxValueValidator(1)]
+        self.fields["too_fast_seconds"].validators += [MinValueValidator(0)]
+
+    def _default_if_blank(self, name):
+        value = self.cleaned_data.get(name)
+        return Experiment._meta.get_field(name).get_default() if value is None else value
+
+    def clean_gold_rate(self):
+        return self._default_if_blank("gold_rate")
+
+    def clean_too_fast_seconds(self):
+        return self._default_if_blank("too_fast_seconds")
+
+    def clean_slug(self):
+        # Left empty on the settings page, the slug stays what it was: an empty slug would
+        # be saved, and no URL can name the experiment any more.
+        slug = self.cleaned_data["slug"]
+        if not slug and self.instance.pk:
+            return self.instance.slug
+        return slug
 
 
 class NewExperimentForm(ExperimentForm):
@@ -34,8 +63,11 @@ class NewExperimentForm(ExperimentForm):
     )
 
     def clean_dimensions(self):
+        lines = self.cleaned_data["dimensions"].splitlines()
+        if sum(1 for line in lines if line.strip()) > MAX_DIMENSIONS:
+            raise forms.ValidationError(f"At most {MAX_DIMENSIONS} dimensions, please.")
         try:
-            return clean_dimension_names(self.cleaned_data["dimensions"].splitlines())
+            return clean_dimension_names(lines)
         except DimensionError as error:
             raise forms.ValidationError(str(error)) from error
 

@@ -1,9 +1,9 @@
 """Where database aggregates become arrays, and arrays become the results of an experiment.
 
-Everything is counted in the database (GROUP BY); Python and numpy only see aggregated
-counts: per dimension x model pair x item pattern, per reviewer pair x category pair, per
-reviewer x outcome. Nothing here builds one Python object per judgment, so the cost in
-Python does not grow with the number of judgments (see bench/bench_results.py).
+Everything is counted in the database, in one statement (`_aggregate`); Python and numpy
+only see aggregated counts: per dimension x model pair x item pattern, per reviewer pair x
+category pair, per reviewer x outcome. Nothing here builds one Python object per judgment,
+so the cost in Python does not grow with the number of judgments (bench/bench_results.py).
 
 `compute_results(experiment)` returns one plain dict (the JSON of results.json, the
 results page and the `results` command all use it); the definitions are in
@@ -12,10 +12,12 @@ docs-results.md and the statistics themselves in stats.py.
 Which judgments count: those of submitted assignments whose reviewer is not excluded
 (`Membership.excluded`) and, unless asked, not an automatic judge (`Membership.kind`).
 A reviewer without a membership row (removed from the experiment) counts as a human.
+Gold pairs (`Pair.is_gold`, attention checks) never count in the preference statistics.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
 from dataclasses import dataclass
@@ -24,11 +26,9 @@ import numpy as np
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
-from . import stats
+from . import quality, stats
 from .models import Assignment, Dimension, Experiment, Judgment, Membership, Pair
 
-# Category order used for agreement statistics: model X won, model Y won, tie.
-CATEGORIES = ("x", "y", "tie")
 COHEN_MIN_SHARED_ITEMS = 10
 # PostgreSQL work_mem for the one aggregate statement (rows of ~100 bytes per assignment).
 AGGREGATE_WORK_MEM = "64MB"
@@ -131,8 +131,9 @@ def _aggregate(
     for q in range(n_codes):
         chunk = dimension_ids[q * _DIMENSIONS_PER_CODE : (q + 1) * _DIMENSIONS_PER_CODE]
         weights = " ".join(f"WHEN %s THEN {4**i}" for i in range(len(chunk)))
+        # BIGINT: PostgreSQL sums BIGINTs into NUMERIC, whose "/" is not integer division.
         code_columns.append(
-            f"SUM({choice} * CASE j.dimension_id {weights} ELSE 0 END) AS code{q}"
+            f"CAST(SUM({choice} * CASE j.dimension_id {weights} ELSE 0 END) AS BIGINT) AS code{q}"
         )
         code_params += chunk
     choice_columns = ", ".join(
@@ -242,12 +243,15 @@ def _aggregate(
     sql = "WITH " + ",\n".join(ctes) + "\n" + "\nUNION ALL\n".join(selects)
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # For this statement only (SET LOCAL): JIT compilation costs seconds here and
-            # saves nothing (the planner overestimates the self-join by orders of
-            # magnitude), and the default 4 MB of work memory makes the per-pair and
-            # per-reviewer aggregates spill to disk.
+            # For this statement only (SET LOCAL). Row estimates through the CTEs are poor
+            # (off by orders of magnitude either way), so: no JIT compilation (it cost
+            # seconds and saved nothing), no nested loops (an estimate of 1 row made the
+            # reviewer self-join quadratic; every join here is between sets already
+            # filtered to the experiment, which hash joins handle well), and enough work
+            # memory that the per-pair and per-reviewer aggregates do not spill to disk.
             cursor.execute(
-                "SELECT set_config('jit', 'off', true), set_config('work_mem', %s, true)",
+                "SELECT set_config('jit', 'off', true), set_config('enable_nestloop', 'off', "
+                "true), set_config('work_mem', %s, true)",
                 [AGGREGATE_WORK_MEM],
             )
         cursor.execute(sql, params)
@@ -258,9 +262,9 @@ def _statistics_reviewers(experiment: Experiment, include_automatic: bool):
     """(excluded_ids, memberships by user id): who is left out of the statistics."""
     memberships = {
         user_id: (kind, excluded)
-        for user_id, kind, excluded in Membership.objects.filter(
-            experiment=experiment
-        ).values_list("user_id", "kind", "excluded")
+        for user_id, kind, excluded in Membership.objects.filter(experiment=experiment).values_list(
+            "user_id", "kind", "excluded"
+        )
     }
     left_out = sorted(
         user_id
@@ -278,6 +282,13 @@ def _none_if_nan(value):
         return None
     value = float(value)
     return None if math.isnan(value) or math.isinf(value) else value
+
+
+@functools.lru_cache(maxsize=8192)
+def _min_detectable_win_rate(decided: int) -> float | None:
+    # Pure and slow-ish (exact binomial power by bisection, ~10 ms at n = 5,000): memoised,
+    # so reloading a page or a dimension with the same n does not pay again.
+    return stats.min_detectable_win_rate(decided, POWER, 0.05)
 
 
 def _pair_figures(counts: PairCounts) -> dict:
@@ -302,7 +313,7 @@ def _pair_figures(counts: PairCounts) -> dict:
         # Non-tie judgments still needed (at the observed rate) for the interval to
         # exclude 50 %; 0 once it does, null when the rate is exactly 50 % or n is 0.
         "more_decided_needed": None if needed is None else needed - decided,
-        "min_detectable_win_rate": stats.min_detectable_win_rate(decided, POWER, 0.05),
+        "min_detectable_win_rate": _min_detectable_win_rate(decided),
     }
 
 
@@ -365,9 +376,7 @@ def _agreement(patterns: np.ndarray, multiplicity: np.ndarray, reviews_per_pair:
     keep = per_item >= 2
     counts = np.repeat(patterns[keep], multiplicity[keep], axis=0)
     fleiss_rows = per_item[keep] == reviews_per_pair
-    fleiss_counts = np.repeat(
-        patterns[keep][fleiss_rows], multiplicity[keep][fleiss_rows], axis=0
-    )
+    fleiss_counts = np.repeat(patterns[keep][fleiss_rows], multiplicity[keep][fleiss_rows], axis=0)
     return {
         "items": int(counts.shape[0]),
         "percent_agreement": stats.percent_agreement(counts) if counts.shape[0] else None,
@@ -377,9 +386,7 @@ def _agreement(patterns: np.ndarray, multiplicity: np.ndarray, reviews_per_pair:
             else None
         ),
         "fleiss_items": int(fleiss_counts.shape[0]) if reviews_per_pair >= 2 else 0,
-        "krippendorff_alpha": stats.krippendorff_alpha_nominal(counts)
-        if counts.shape[0]
-        else None,
+        "krippendorff_alpha": stats.krippendorff_alpha_nominal(counts) if counts.shape[0] else None,
     }
 
 
@@ -488,6 +495,107 @@ def _pair_counts(rows, combos: list[tuple[str, str, bool]]):
     return pair_counts, patterns, left_right
 
 
+# --------------------------------------------------------------------------- automatic reviewers
+
+# Items where fewer counted humans judged have no human majority to compare with (the same
+# rule as a reviewer's majority_agreement).
+HUMAN_MAJORITY_MIN = 2
+
+
+def _automatic_aggregate(
+    experiment: Experiment, dimension_ids: list[int], judge_ids: list[int], not_human_ids
+) -> list[tuple]:
+    """Per dimension, automatic reviewer, own choice (1 A, 2 B, 3 tie), screen side (1 A on
+    the left, 0 B on the left, -1 unknown) and model pair, with the counted humans' A / B /
+    tie on the same item (null when none): how many items. One statement; gold pairs left
+    out, as everywhere in the statistics."""
+    j, a, p = _table(Judgment), _table(Assignment), _table(Pair)
+    not_human = sorted(not_human_ids)
+    skip = f"AND a.reviewer_id NOT IN ({', '.join(['%s'] * len(not_human))})" if not_human else ""
+    counts = ", ".join(
+        f"{_SUM_IF.format(f'j.choice = {choice!r}')} AS h{choice.lower()}"
+        for choice in ("A", "B", "tie")
+    )
+    judges = ", ".join(["%s"] * len(judge_ids))
+    dims = ", ".join(["%s"] * len(dimension_ids))
+    sql = f"""
+        WITH human AS (
+            SELECT a.pair_id AS pair_id, j.dimension_id AS dimension_id, {counts}
+            FROM {j} j JOIN {a} a ON a.id = j.assignment_id
+            WHERE a.experiment_id = %s AND a.status = 'submitted' {skip}
+            GROUP BY a.pair_id, j.dimension_id
+        )
+        SELECT j.dimension_id, a.reviewer_id,
+               CASE j.choice WHEN 'A' THEN 1 WHEN 'B' THEN 2 ELSE 3 END,
+               CASE WHEN a.left_is_a IS NULL THEN -1 WHEN a.left_is_a THEN 1 ELSE 0 END,
+               p.model_a, p.model_b, h.ha, h.hb, h.htie, COUNT(*)
+        FROM {j} j
+            JOIN {a} a ON a.id = j.assignment_id
+            JOIN {p} p ON p.id = a.pair_id
+            LEFT JOIN human h ON h.pair_id = a.pair_id AND h.dimension_id = j.dimension_id
+        WHERE a.experiment_id = %s AND a.status = 'submitted' AND NOT p.is_gold
+            AND a.reviewer_id IN ({judges}) AND j.dimension_id IN ({dims})
+        GROUP BY j.dimension_id, a.reviewer_id, j.choice, a.left_is_a, p.model_a, p.model_b,
+                 h.ha, h.hb, h.htie
+    """
+    params = [experiment.pk, *not_human, experiment.pk, *judge_ids, *dimension_ids]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _automatic_figures(rows, dimension_ids: list[int], baseline: str) -> dict[int, dict]:
+    """Per dimension position: {reviewer id: figures} for the automatic reviewers, compared
+    with the human majority of each item (oriented X vs Y like every agreement figure)."""
+    position = {pk: i for i, pk in enumerate(dimension_ids)}
+    acc: dict[int, dict] = defaultdict(dict)
+    for dimension_id, reviewer_id, code, side, model_a, model_b, ha, hb, ht, count in rows:
+        f = acc[position[dimension_id]].setdefault(
+            reviewer_id, {"n": 0, "left": 0, "decided": 0, "table": np.zeros((3, 3))}
+        )
+        count = int(count)
+        own = int(code) - 1  # 0 A, 1 B, 2 tie
+        f["n"] += count
+        if own != 2 and side != -1:
+            f["decided"] += count
+            f["left"] += count if (own == 0) == (side == 1) else 0
+        humans = (int(ha or 0), int(hb or 0), int(ht or 0))
+        majority = _strict_plurality(humans) if sum(humans) >= HUMAN_MAJORITY_MIN else None
+        if majority is not None:
+            flip = int(orient(model_a, model_b, baseline)[0] != model_a)
+            f["table"][_xy(own, flip), _xy(majority, flip)] += count
+    result: dict[int, dict] = {}
+    for dimension, reviewers in acc.items():
+        result[dimension] = {}
+        for reviewer_id, f in reviewers.items():
+            table = f["table"]
+            items = int(table.sum())
+            bias = stats.position_bias(f["left"], f["decided"], CONFIDENCE)
+            result[dimension][reviewer_id] = {
+                "n": f["n"],
+                "majority_items": items,
+                "agreement_with_human_majority": (
+                    float(np.trace(table)) / items if items else None
+                ),
+                "cohen_kappa_vs_human_majority": (
+                    stats.cohen_kappa_from_table(table) if items >= COHEN_MIN_SHARED_ITEMS else None
+                ),
+                "position_bias": {
+                    "n": f["decided"],
+                    "left_wins": f["left"],
+                    "left_share": bias.share,
+                    "left_share_ci": [bias.ci_low, bias.ci_high],
+                    "p_value": bias.p_value,
+                },
+            }
+    return result
+
+
+def _xy(choice: int, flip: int) -> int:
+    """A content choice (0 A, 1 B, 2 tie) as a category (0 X won, 1 Y won, 2 tie)."""
+    return 2 if choice == 2 else choice ^ flip
+
+
 # --------------------------------------------------------------------------- main entry
 
 
@@ -496,17 +604,15 @@ def compute_results(
 ) -> dict:
     """All figures of an experiment as a plain, JSON-ready dict (None, never NaN).
 
-    About ten queries whatever the size (pinned by a test). `n_resamples=0` skips the
-    bootstrap (ratings without intervals).
+    Six queries whatever the size, seven on PostgreSQL (a test caps them). `n_resamples=0`
+    skips the bootstrap (ratings without intervals). Agreement categories: X won, Y won, tie.
     """
     dimensions = list(Dimension.objects.filter(experiment=experiment).order_by("position"))
     left_out, memberships = _statistics_reviewers(experiment, include_automatic)
     baseline = experiment.baseline_model
     combos = _experiment_combos(experiment)
     rows = (
-        _aggregate(experiment, [d.pk for d in dimensions], left_out, combos)
-        if dimensions
-        else []
+        _aggregate(experiment, [d.pk for d in dimensions], left_out, combos) if dimensions else []
     )
     pair_counts, patterns, left_right = _pair_counts(rows, combos)
     cohen_tables: dict[int, dict[tuple[int, int], np.ndarray]] = defaultdict(dict)
@@ -523,7 +629,26 @@ def compute_results(
         elif kind == "S":
             seconds[int(n1)] = float(f)
     first = dimensions[0] if dimensions else None
+    judge_ids = sorted(
+        u for u, (kind, _) in memberships.items() if kind == Membership.Kind.AUTOMATIC
+    )
+    automatic = {}
+    if judge_ids and dimensions:
+        # Compared with the humans whatever the statistics include: never with judges, never
+        # with excluded reviewers.
+        not_human = [
+            u
+            for u, (kind, excluded) in memberships.items()
+            if excluded or kind != Membership.Kind.HUMAN
+        ]
+        dimension_ids = [d.pk for d in dimensions]
+        automatic = _automatic_figures(
+            _automatic_aggregate(experiment, dimension_ids, judge_ids, not_human),
+            dimension_ids,
+            baseline,
+        )
     reviewer_ids = {row[0] for row in reviewer_rows} | set(seconds)
+    reviewer_ids.update(r for by_reviewer in automatic.values() for r in by_reviewer)
     for pair in cohen_tables.values():
         for r1, r2 in pair:
             reviewer_ids.update((r1, r2))
@@ -535,9 +660,7 @@ def compute_results(
 
     result_dimensions = {}
     for position, dimension in enumerate(dimensions):
-        pairs = sorted(
-            pair_counts.get(position, {}).values(), key=lambda c: (c.model_x, c.model_y)
-        )
+        pairs = sorted(pair_counts.get(position, {}).values(), key=lambda c: (c.model_x, c.model_y))
         # Sorted, so float sums do not depend on the order the database returned rows in.
         dim_patterns = sorted(patterns.get(position, {}).items())
         pattern_array = np.array([k for k, _ in dim_patterns], dtype=float).reshape(-1, 3)
@@ -558,9 +681,28 @@ def compute_results(
                 "left_share_ci": [bias.ci_low, bias.ci_high],
                 "p_value": bias.p_value,
             },
+            "automatic_reviewers": [
+                {
+                    "reviewer": names.get(reviewer_id, str(reviewer_id)),
+                    "excluded": memberships[reviewer_id][1],
+                    **figures_,
+                }
+                for reviewer_id, figures_ in sorted(
+                    automatic.get(position, {}).items(), key=lambda item: names.get(item[0], "")
+                )
+            ],
         }
 
     figures = _reviewer_figures(reviewer_rows, set(left_out), seconds)
+    pooled = [
+        (figures[r]["majority_agreed"], figures[r]["majority_items"])
+        for r in figures
+        if r not in left_out
+    ]
+    pooled_items = sum(items for _, items in pooled)
+    pooled_rate = sum(agreed for agreed, _ in pooled) / pooled_items if pooled_items else None
+    gold = quality.gold_scores(experiment)
+    reviewer_ids |= set(gold)
     reviewers = []
     for reviewer_id in sorted(reviewer_ids, key=lambda r: names.get(r, "")):
         kind, excluded = memberships.get(reviewer_id, (Membership.Kind.HUMAN, False))
@@ -581,16 +723,20 @@ def compute_results(
                 "median_seconds": _none_if_nan(seconds.get(reviewer_id)),
                 "majority_items": f["majority_items"],
                 "majority_agreement": f["majority_agreement"],
-                "gold_accuracy": None,
-                "flags": [],
+                "gold_pairs": gold[reviewer_id].pairs if reviewer_id in gold else 0,
+                "gold_accuracy": gold[reviewer_id].accuracy if reviewer_id in gold else None,
+                "flags": quality.reviewer_flags(
+                    decided=f["decided"],
+                    left_share=f["left_share"],
+                    median_seconds=_none_if_nan(seconds.get(reviewer_id)),
+                    too_fast_seconds=experiment.too_fast_seconds,
+                    gold=gold.get(reviewer_id),
+                    majority_items=f["majority_items"],
+                    majority_agreed=f["majority_agreed"],
+                    pooled_majority_agreement=pooled_rate,
+                ),
             }
         )
-    pooled = [
-        (figures[r]["majority_agreed"], figures[r]["majority_items"])
-        for r in figures
-        if r not in left_out
-    ]
-    pooled_items = sum(items for _, items in pooled)
     results = {
         "experiment": experiment.slug,
         "baseline_model": baseline or None,
@@ -604,9 +750,8 @@ def compute_results(
         ),
         "dimensions": result_dimensions,
         "reviewers": reviewers,
-        "reviewers_pooled_majority_agreement": (
-            sum(agreed for agreed, _ in pooled) / pooled_items if pooled_items else None
-        ),
+        "reviewers_pooled_majority_agreement": pooled_rate,
+        "too_fast_seconds": experiment.too_fast_seconds,
     }
     results["verdict"] = verdict(results)
     return results

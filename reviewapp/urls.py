@@ -52,9 +52,7 @@ urlpatterns = [
     path("review/<slug:slug>/<int:assignment_id>/skip/", review.skip_pair, name="review-skip"),
     # Results
     path("owner/experiments/<slug:slug>/results/", results.results_page, name="results-page"),
-    path(
-        "owner/experiments/<slug:slug>/results.json", results.results_json, name="results-json"
-    ),
+    path("owner/experiments/<slug:slug>/results.json", results.results_json, name="results-json"),
     path(
         "owner/experiments/<slug:slug>/reviewers/exclusion/",
         results.reviewer_exclusion,
@@ -65,6 +63,11 @@ urlpatterns = [
         "owner/experiments/<slug:slug>/judgments.csv",
         exports.judgments_csv,
         name="export-judgments",
+    ),
+    path(
+        "owner/experiments/<slug:slug>/assignments.csv",
+        exports.assignments_csv,
+        name="export-assignments",
     ),
     # JSON API (token auth; schema at api/openapi.json, docs at api/docs)
     path("api/", api.urls()),

@@ -8,6 +8,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from reviewapp.assignment import next_assignment
 from reviewapp.models import InviteLink
+from reviewapp.tokens import create_token
 from tests.conftest import make_experiment, make_user
 
 PUBLIC = {"home", "healthz", "login", "logout", "invite-join"}
@@ -16,12 +17,15 @@ OWNER = {
     "owner-experiment", "owner-settings", "owner-rubric", "owner-status", "owner-reviewers",
     "owner-upload", "owner-upload-confirm", "owner-invites", "owner-invite-revoke",
     "results-page", "results-json", "owner-exclude-reviewer", "export-judgments",
+    "export-assignments",
 }  # fmt: skip
-OWNER_ROLE = {"owner-experiments", "owner-experiment-new"}  # need the owner role, no experiment
+# Need the owner role, no experiment.
+OWNER_ROLE = {"owner-experiments", "owner-experiment-new", "owner-tokens"}
+TOKEN = {"owner-token-revoke"}  # only whoever may see the token (its user, or the judge's owner)
 REVIEWER = {"review-pair"}  # invited reviewers of this experiment
 ASSIGNMENT = {"review-submit", "review-skip"}  # only the reviewer the assignment belongs to
 LOGGED_IN = {"review-home"}
-CLASSIFIED = PUBLIC | OWNER | OWNER_ROLE | REVIEWER | ASSIGNMENT | LOGGED_IN
+CLASSIFIED = PUBLIC | OWNER | OWNER_ROLE | TOKEN | REVIEWER | ASSIGNMENT | LOGGED_IN
 
 
 def named_patterns(resolver=None, prefix=""):
@@ -30,6 +34,8 @@ def named_patterns(resolver=None, prefix=""):
         if isinstance(entry, URLResolver):
             if entry.app_name == "admin" or str(entry.pattern).startswith("admin"):
                 continue  # Django's admin checks is_staff itself; tested below
+            if entry.app_name == "ninja":
+                continue  # the JSON API takes tokens, not sessions: tests/test_api.py
             yield from named_patterns(entry, prefix + str(entry.pattern))
         elif isinstance(entry, URLPattern) and entry.name:
             yield entry.name
@@ -53,10 +59,11 @@ def world(client, owner):
     participant = experiment.memberships.get(participant_id="crowd1").user
     client.logout()
     assignment = next_assignment(experiment, reviewer)
+    token, _ = create_token(owner)
     return {
         "experiment": experiment, "owner": owner, "other_owner": other.owner, "reviewer": reviewer,
         "second": second, "participant": participant, "outsider": outsider, "link": link,
-        "assignment": assignment,
+        "assignment": assignment, "token": token,
     }  # fmt: skip
 
 
@@ -67,6 +74,7 @@ def url_for(name, world):
         "owner-invite-revoke": {"slug": slug, "invite_id": world["link"].pk},
         "review-submit": {"slug": slug, "assignment_id": world["assignment"].pk},
         "review-skip": {"slug": slug, "assignment_id": world["assignment"].pk},
+        "owner-token-revoke": {"token_id": world["token"].pk},
     }.get(name)
     if kwargs is None:
         kwargs = {"slug": slug} if name in OWNER | REVIEWER else {}
@@ -144,6 +152,21 @@ def test_owner_role_pages(client, world, visitor):
             assert response.status_code == 200
         else:
             assert denied(response), (visitor, name, response.status_code)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("visitor", VISITORS)
+def test_a_token_is_revoked_only_by_its_owner(client, world, visitor):
+    if visitor:
+        client.force_login(world[visitor])
+    for name in sorted(TOKEN):
+        response = client.post(url_for(name, world))
+        world["token"].refresh_from_db()
+        if visitor == "owner":
+            assert response.status_code == 302 and world["token"].revoked_at is not None
+        else:
+            assert denied(response), (visitor, name, response.status_code)
+            assert world["token"].revoked_at is None
 
 
 @pytest.mark.django_db

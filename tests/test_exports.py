@@ -92,3 +92,28 @@ def test_export_command_matches_web_export(client, owner, judged, tmp_path):
 def test_export_is_for_the_owner_only(client, judged):
     client.force_login(make_user("nosy", owner=True))
     assert client.get(reverse("export-judgments", args=[judged.slug])).status_code == 404
+
+
+@pytest.mark.django_db
+def test_assignments_audit_trail(client, owner, judged):
+    from reviewapp.assignment import skip_assignment
+    from reviewapp.exports import ASSIGNMENT_COLUMNS
+
+    extra = Pair.objects.create(
+        experiment=judged, external_id="extra", prompt="p", model_a="=evil()", model_b="good-model"
+    )
+    skipper = make_user("skipper")
+    skip_assignment(next_assignment(judged, skipper))
+    client.force_login(owner)
+    response = client.get(reverse("export-assignments", args=[judged.slug]))
+    rows = read_csv(b"".join(response.streaming_content).decode())
+    assert rows[0] == ASSIGNMENT_COLUMNS
+    body = [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
+    assert len(body) == 7
+    skipped = [r for r in body if r["status"] == "skipped"]
+    assert len(skipped) == 1 and skipped[0]["pair_id"] == extra.external_id
+    assert skipped[0]["reviewer"] == "skipper" and skipped[0]["seconds_on_pair"] == ""
+    for row in body:
+        assert row["left_model"].lstrip("'") in ("=evil()", "good-model")
+        if row["status"] == "submitted":
+            assert float(row["seconds_on_pair"]) >= 0 and row["submitted_at"]

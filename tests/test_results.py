@@ -69,7 +69,9 @@ def build_judged(
     # No password: hashing one takes longer than building the whole experiment.
     users = [get_user_model().objects.create(username=name) for name in reviewer_names]
     experiment.reviewers.add(*users)
-    quality = quality or {m: float(q) for m, q in zip(models, rng.normal(0, 1, len(models)))}
+    quality = quality or {
+        m: float(q) for m, q in zip(models, rng.normal(0, 1, len(models)), strict=True)
+    }
     model_pairs = list(itertools.combinations(models, 2))
     pairs = []
     for i in range(n_pairs):
@@ -304,7 +306,9 @@ def check_reviewers(experiment, results, everyone):
         )
         agreed = considered = 0
         for pair_id, category in zip(rows.pair_id, rows.category, strict=True):
-            others = counted_rows[(counted_rows.pair_id == pair_id) & (counted_rows.reviewer != name)]
+            others = counted_rows[
+                (counted_rows.pair_id == pair_id) & (counted_rows.reviewer != name)
+            ]
             if len(others) < 2:
                 continue
             tally = others.category.value_counts()
@@ -314,7 +318,12 @@ def check_reviewers(experiment, results, everyone):
             agreed += tally.idxmax() == category
         assert got["majority_items"] == considered
         assert_close(got["majority_agreement"], agreed / considered if considered else None)
-        assert got["gold_accuracy"] is None and got["flags"] == []
+        assert got["gold_accuracy"] is None  # no gold pairs here
+        # Flags (thresholds tested in test_quality.py) follow the figures checked above.
+        median = got["median_seconds"]
+        too_fast = median is not None and 0 < median < experiment.too_fast_seconds
+        assert ("too_fast" in got["flags"]) == too_fast
+        assert set(got["flags"]) <= {"position_bias", "too_fast", "low_agreement"}
 
 
 @pytest.mark.django_db
@@ -324,6 +333,18 @@ def test_results_agree_with_libraries_on_exported_judgments(owner, seed):
     results = compute_results(experiment, n_resamples=200)
     assert results["experiment"] == experiment.slug
     assert list(results["dimensions"]) == ["overall", "accuracy"]
+    check_against_libraries(experiment, results, exported(experiment))
+
+
+@pytest.mark.django_db
+def test_long_rubric_is_counted_dimension_by_dimension(owner):
+    """Choices travel packed 30 dimensions to an integer: 32 dimensions need two."""
+    experiment = build_judged(
+        owner, dimensions=tuple(f"d{i:02d}" for i in range(32)), n_pairs=24, seed=12,
+        reviewer_names=("ann", "bob", "cat"),
+    )  # fmt: skip
+    results = compute_results(experiment, n_resamples=0)
+    assert list(results["dimensions"]) == [f"d{i:02d}" for i in range(32)]
     check_against_libraries(experiment, results, exported(experiment))
 
 
@@ -365,9 +386,7 @@ def test_excluded_reviewer_leaves_the_results_but_stays_in_the_export(owner):
 @pytest.mark.django_db
 def test_automatic_judges_are_left_out_unless_asked_for(owner):
     experiment = build_judged(owner, seed=6)
-    Membership.objects.filter(experiment=experiment, user__username="eve").update(
-        kind="automatic"
-    )
+    Membership.objects.filter(experiment=experiment, user__username="eve").update(kind="automatic")
     frame = exported(experiment)
     default = compute_results(experiment, n_resamples=0)
     check_against_libraries(experiment, default, frame.assign(
@@ -376,6 +395,29 @@ def test_automatic_judges_are_left_out_unless_asked_for(owner):
     everyone = compute_results(experiment, n_resamples=0, include_automatic=True)
     check_against_libraries(experiment, everyone, frame)
     assert everyone["include_automatic"] and not default["include_automatic"]
+
+
+@pytest.mark.django_db
+def test_gold_pairs_never_count_in_the_preference_statistics(owner):
+    experiment = build_judged(owner, seed=8)
+    before = compute_results(experiment, n_resamples=0)
+    gold = list(experiment.pairs.order_by("pk").values_list("pk", flat=True)[:10])
+    Pair.objects.filter(pk__in=gold).update(is_gold=True)
+    after = compute_results(experiment, n_resamples=0)
+    frame = exported(experiment)
+    gold_ids = set(Pair.objects.filter(pk__in=gold).values_list("external_id", flat=True))
+    not_gold = frame[~frame.pair_id.isin(gold_ids)]
+    for name, dim in after["dimensions"].items():
+        assert dim["n_judgments"] == int((not_gold.dimension == name).sum())
+        assert dim["n_judgments"] < before["dimensions"][name]["n_judgments"]
+    # Time per pair is about the reviewer, gold pairs included.
+    assert [r["median_seconds"] for r in after["reviewers"]] == [
+        r["median_seconds"] for r in before["reviewers"]
+    ]
+    first = not_gold[not_gold.dimension == "overall"]
+    assert {r["reviewer"]: r["n"] for r in after["reviewers"]} == (
+        first.groupby("reviewer").size().to_dict()
+    )
 
 
 # --------------------------------------------------------------------------- degenerate
@@ -566,7 +608,7 @@ def test_results_page_shows_verdict_plots_and_tables(client, owner, judged):
     results = compute_results(judged)
     assert results["verdict"] in html.replace("&#x27;", "'")
     assert 'role="img" aria-labelledby="forest-0-title forest-0-desc"' in html
-    assert "<title id=\"forest-0-title\">Win rates on overall</title>" in html
+    assert '<title id="forest-0-title">Win rates on overall</title>' in html
     assert 'aria-labelledby="ratings-1-title ratings-1-desc"' in html  # 4 models: ratings
     assert "Krippendorff’s α" in html and "Position bias" in html
     for reviewer in ("ann", "bob", "cat", "dan", "eve"):
@@ -638,7 +680,9 @@ def test_owner_excludes_and_includes_a_reviewer(client, owner, judged):
     detail = client.get(reverse("owner-experiment", args=[judged.slug])).content.decode()
     assert 'aria-label="Include bob in the results again"' in detail
     # An outside `next` is ignored; back to the experiment.
-    response = client.post(url, {"reviewer": "bob", "excluded": "0", "next": "https://evil.example/"})
+    response = client.post(
+        url, {"reviewer": "bob", "excluded": "0", "next": "https://evil.example/"}
+    )
     assert response["Location"] == reverse("owner-experiment", args=[judged.slug])
     assert not Membership.objects.get(experiment=judged, user__username="bob").excluded
     assert client.get(url).status_code == 405

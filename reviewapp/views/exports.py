@@ -3,7 +3,13 @@ from django.http import StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
 from ..access import get_experiment_for_owner
-from ..exports import JUDGMENT_COLUMNS, judgment_rows, stream_csv
+from ..exports import (
+    ASSIGNMENT_COLUMNS,
+    JUDGMENT_COLUMNS,
+    assignment_rows,
+    judgment_rows,
+    stream_csv,
+)
 
 
 @login_required
@@ -15,4 +21,16 @@ def judgments_csv(request, slug):
         content_type="text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = f'attachment; filename="{experiment.slug}-judgments.csv"'
+    return response
+
+
+@login_required
+@require_GET
+def assignments_csv(request, slug):
+    experiment = get_experiment_for_owner(request.user, slug)
+    response = StreamingHttpResponse(
+        stream_csv(ASSIGNMENT_COLUMNS, assignment_rows(experiment)),
+        content_type="text/csv; charset=utf-8",
+    )
+    response["Content-Disposition"] = f'attachment; filename="{experiment.slug}-assignments.csv"'
     return response

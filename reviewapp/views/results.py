@@ -30,20 +30,25 @@ def _number(value, digits: int = 2) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
+def _p_cell(p) -> str:
+    """A p-value for a table whose header already says "p-value"."""
+    return "—" if p is None else format_p(p).removeprefix("p = ").removeprefix("p ")
+
+
 def _pair_display(pair: dict) -> dict:
     if pair["ci_excludes_half"]:
-        needed = "none: the interval excludes 50 %"
+        needed = "reached"
     elif pair["more_decided_needed"] is None:
-        needed = "— (no decided judgments, or exactly 50 %)"
+        needed = "—"
     else:
-        needed = f"about {pair['more_decided_needed']:,} more decided"
+        needed = f"≈ {pair['more_decided_needed']:,} more"
     detectable = pair["min_detectable_win_rate"]
     return {
         **pair,
         "rate_text": _pct(pair["x_win_rate"]),
         "ci_text": _interval(pair["x_win_rate_ci"]),
         "ties_half_text": _pct(pair["x_win_rate_ties_half"], 1),
-        "p_text": format_p(pair["p_value"]) if pair["p_value"] is not None else "—",
+        "p_text": _p_cell(pair["p_value"]),
         "needed_text": needed,
         "detectable_text": (
             "— (too few decided judgments)" if detectable is None else _pct(detectable)
@@ -95,6 +100,7 @@ def results_context(results: dict) -> dict:
                 "name": name,
                 "anchor": f"dimension-{position}",
                 "n_judgments": dim["n_judgments"],
+                "n_text": f"{dim['n_judgments']:,}",
                 "pairs": [_pair_display(p) for p in dim["pairs"]],
                 # Plots are built from escaped strings only (see plots.py).
                 "forest": mark_safe(forest_plot(name, dim["pairs"], plot_id=f"forest-{position}"))
@@ -110,6 +116,7 @@ def results_context(results: dict) -> dict:
                 "agreement": _agreement_display(dim["agreement"]),
                 "bias": {
                     **bias,
+                    "n_text": f"{bias['n']:,}",
                     "share_text": _pct(bias["left_share"]),
                     "ci_text": _interval(bias["left_share_ci"]),
                     "p_text": format_p(bias["p_value"]) if bias["p_value"] is not None else "—",
@@ -121,6 +128,7 @@ def results_context(results: dict) -> dict:
         "dimensions": dimensions,
         "reviewers": [_reviewer_display(r) for r in results["reviewers"]],
         "pooled_majority_text": _pct(results["reviewers_pooled_majority_agreement"]),
+        "too_fast_seconds": f"{results['too_fast_seconds']:g}",
     }
 
 
