@@ -5,7 +5,6 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from .experiments import DimensionError, clean_dimension_names
 from .models import DEFAULT_DIMENSIONS, Experiment
 
-
 # Far more than any rubric needs; positions are small integers in the database.
 MAX_DIMENSIONS = 50
 
