@@ -8,10 +8,12 @@ per pair, 5 dimensions, ties about 20 %, screen sides random; so N judgments are
 assignments on N / 15 pairs. The data are generated inside PostgreSQL (INSERT ... SELECT
 generate_series) once per size and kept between runs (experiments `bench-results-N`).
 
-Each measurement runs in a fresh child process: the time is the median of `--repeat`
-calls of compute_results (1,000 bootstrap resamples), the memory the child's peak RSS
-(ru_maxrss, which includes Python, Django and numpy themselves: the "baseline" column is
-the peak before the first call). `--profile` prints each query's time.
+Each measurement runs in a fresh child process: the first call of compute_results (1,000
+bootstrap resamples) is reported on its own (cold: nothing memoised yet), then the median
+of `--repeat` more calls; "of which SQL" is the last call's time in the database. Memory
+is the child's peak RSS
+(VmHWM, which includes Python, Django and numpy themselves: the last column is the peak
+before the first call). `--profile` prints each query's time.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def other_columns(model, given: set[str]) -> tuple[tuple[str, str], list]:
     return ("".join(f", {c}" for c in columns), marks), values
 
 
-def ensure_data(size: int):
+def ensure_data(size: int, regenerate: bool = False):
     """The experiment with `size` judgments, generated in the database if missing."""
     from itertools import combinations
 
@@ -80,12 +82,15 @@ def ensure_data(size: int):
     from reviewapp.models import Assignment, Experiment, Judgment, Membership, Pair
 
     slug = f"bench-results-{size}"
+    n_pairs = size // (5 * PER_PAIR)
     experiment = Experiment.objects.filter(slug=slug).first()
     if experiment is not None:
-        if Judgment.objects.filter(assignment__experiment=experiment).count() == size:
+        found = Judgment.objects.filter(assignment__experiment=experiment).count()
+        if found == n_pairs * PER_PAIR * 5 and not regenerate:
             return experiment
+        # Judgments protect their dimensions: delete from the bottom up.
+        Judgment.objects.filter(assignment__experiment=experiment).delete()
         experiment.delete()
-    n_pairs = size // (5 * PER_PAIR)
     User = get_user_model()
     owner, _ = User.objects.get_or_create(username="bench-owner")
     reviewers = [
@@ -97,7 +102,7 @@ def ensure_data(size: int):
     # Both A/B orders; P(A wins | not a tie) from the quality difference.
     model_a = [a if i % 2 == 0 else b for i, (a, b) in enumerate(combos)]
     model_b = [b if i % 2 == 0 else a for i, (a, b) in enumerate(combos)]
-    p_a = [1 / (1 + 10 ** (quality[b] - quality[a])) for a, b in zip(model_a, model_b)]
+    p_a = [1 / (1 + 10 ** (quality[b] - quality[a])) for a, b in zip(model_a, model_b, strict=True)]
     pair_extra, pair_extra_params = other_columns(
         Pair, {"id", "experiment", "external_id", "prompt", "model_a", "output_a", "model_b",
                "output_b", "slots_taken", "shuffle_key"},
@@ -161,7 +166,8 @@ def ensure_data(size: int):
             cursor.execute("ANALYZE reviewapp_assignment")
             cursor.execute(
                 f"""
-                INSERT INTO reviewapp_judgment (assignment_id, dimension_id, choice{judgment_extra[0]})
+                INSERT INTO reviewapp_judgment
+                    (assignment_id, dimension_id, choice{judgment_extra[0]})
                 SELECT a.id, d.id,
                        CASE WHEN x.r < 0.2 THEN 'tie'
                             WHEN (x.r - 0.2) / 0.8 < (%s::float8[])[1 + (p.external_id_n %% %s)]
@@ -170,7 +176,7 @@ def ensure_data(size: int):
                 JOIN (SELECT id, substr(external_id, 2)::int AS external_id_n
                       FROM reviewapp_pair WHERE experiment_id = %s) p ON p.id = a.pair_id
                 CROSS JOIN reviewapp_dimension d,
-                LATERAL (SELECT random() + 0 * a.id AS r) AS x
+                LATERAL (SELECT random() + 0 * a.id + 0 * d.id AS r) AS x
                 WHERE a.experiment_id = %s AND d.experiment_id = %s
                 """,
                 [
@@ -191,6 +197,16 @@ def ensure_data(size: int):
     return experiment
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM). Not ru_maxrss: Linux carries that over
+    from the parent through fork and exec, so a child would report the parent's peak."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def measure(size: int, repeat: int, profile: bool) -> dict:
     """Runs in the child: time compute_results, report peak RSS."""
     setup_django()
@@ -200,7 +216,7 @@ def measure(size: int, repeat: int, profile: bool) -> dict:
     from reviewapp.results import compute_results
 
     experiment = Experiment.objects.get(slug=f"bench-results-{size}")
-    baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    baseline_mb = peak_rss_mb()
     times, query_times = [], []
 
     def timed(execute, sql, params, many, context):
@@ -210,7 +226,8 @@ def measure(size: int, repeat: int, profile: bool) -> dict:
         finally:
             query_times.append((time.perf_counter() - started, " ".join(sql.split())[:90]))
 
-    for _ in range(repeat):
+    # The first call is cold: nothing memoised in this process (see results.py).
+    for _ in range(repeat + 1):
         query_times.clear()
         started = time.perf_counter()
         with connection.execute_wrapper(timed):
@@ -220,12 +237,13 @@ def measure(size: int, repeat: int, profile: bool) -> dict:
     return {
         "size": size,
         "judgments": n,
-        "seconds": statistics.median(times),
+        "cold_seconds": times[0],
+        "seconds": statistics.median(times[1:]),
         "all_seconds": times,
         "query_seconds": sum(t for t, _ in query_times),
         "queries": [(round(t, 3), sql) for t, sql in query_times] if profile else [],
-        "baseline_mb": baseline_kb / 1024,
-        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "baseline_mb": baseline_mb,
+        "peak_mb": peak_rss_mb(),
     }
 
 
@@ -234,6 +252,9 @@ def main():
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="print each query's time")
+    parser.add_argument(
+        "--regenerate", action="store_true", help="generate the data again even if present"
+    )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -241,7 +262,7 @@ def main():
         return
     setup_django()
     for size in args.sizes:
-        ensure_data(size)
+        ensure_data(size, args.regenerate)
     rows = []
     for size in args.sizes:
         command = [sys.executable, __file__, "--child", str(size), "--repeat", str(args.repeat)]
@@ -250,14 +271,14 @@ def main():
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         rows.append(json.loads(output.strip().splitlines()[-1]))
     print(
-        "| judgments | compute_results (median of %d) | in SQL | peak RSS | RSS before |"
-        % args.repeat
+        f"| judgments | first call (cold) | median of next {args.repeat} | of which SQL "
+        "| peak RSS | RSS before the first call |"
     )
-    print("|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
-            f"| {r['judgments']:,} | {r['seconds']:.2f} s | {r['query_seconds']:.2f} s "
-            f"| {r['peak_mb']:.0f} MB | {r['baseline_mb']:.0f} MB |"
+            f"| {r['judgments']:,} | {r['cold_seconds']:.2f} s | {r['seconds']:.2f} s "
+            f"| {r['query_seconds']:.2f} s | {r['peak_mb']:.0f} MB | {r['baseline_mb']:.0f} MB |"
         )
     if args.profile:
         for r in rows:

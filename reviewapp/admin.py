@@ -1,6 +1,16 @@
 from django.contrib import admin
 
-from .models import Assignment, Dimension, Experiment, Judgment, Membership, Pair
+from .models import (
+    ApiToken,
+    Assignment,
+    Dimension,
+    Experiment,
+    InviteLink,
+    Judgment,
+    LoginFailure,
+    Membership,
+    Pair,
+)
 
 
 class DimensionInline(admin.TabularInline):
@@ -70,3 +80,24 @@ class MembershipAdmin(admin.ModelAdmin):
     list_filter = ["kind", "excluded", "experiment"]
     search_fields = ["user__username", "experiment__slug"]
     list_select_related = ["user", "experiment"]
+
+
+@admin.register(InviteLink)
+class InviteLinkAdmin(admin.ModelAdmin):
+    list_display = ["label", "experiment", "created_at", "expires_at", "revoked_at", "quota"]
+    list_filter = ["experiment"]
+    search_fields = ["label", "experiment__slug"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ["prefix", "name", "user", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["revoked_at"]
+    search_fields = ["prefix", "name", "user__username"]
+    readonly_fields = ["key_hash", "prefix"]  # the token itself is never stored
+
+
+@admin.register(LoginFailure)
+class LoginFailureAdmin(admin.ModelAdmin):
+    list_display = ["username", "ip_address", "at"]
+    search_fields = ["username", "ip_address"]

@@ -365,6 +365,9 @@ class LoginFailure(models.Model):
             models.Index(fields=["ip_address", "at"], name="login_failure_by_ip"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.username} from {self.ip_address} at {self.at:%Y-%m-%d %H:%M}"
+
 
 class ApiToken(models.Model):
     """A bearer token for the JSON API. Only its SHA-256 is stored; the token itself is

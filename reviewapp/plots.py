@@ -84,9 +84,7 @@ def interval_plot(
             f'<text class="tick-label" x="{tx}" y="{axis_y + 18}" text-anchor="middle">'
             f"{escape(tick_label(tick))}</text>"
         )
-    parts.append(
-        f'<line class="axis" x1="{x0}" y1="{axis_y}" x2="{x1}" y2="{axis_y}" />'
-    )
+    parts.append(f'<line class="axis" x1="{x0}" y1="{axis_y}" x2="{x1}" y2="{axis_y}" />')
     if reference is not None:
         rx = _num(x(reference))
         parts.append(
@@ -166,8 +164,7 @@ def forest_plot(dimension: str, pairs: list[dict], *, plot_id: str) -> str:
         axis=(0.0, 1.0),
         ticks=[0, 0.25, 0.5, 0.75, 1.0],
         tick_label=_pct,
-        reference=0.5,
-        reference_label="50 %",
+        reference=0.5,  # the 50 % tick labels it
     )
 
 

@@ -806,14 +806,22 @@ def _rejection_cutoff(n: int, alpha: float) -> int:
     By symmetry of Binomial(n, 1/2) the rejection region is {k <= a} u {k >= n - a}; the
     p-value grows as k approaches n/2, so a is found by bisection on 0..floor(n/2).
     """
+    # For k < n/2 the two-sided p-value at 1/2 is 2 P[X <= k] (symmetry); bisect on that
+    # with scipy.special's bdtr (no distribution-object overhead), then confirm the edge
+    # with the exact definition used by binomial_test_two_sided.
     lo, hi = 0, n // 2 + 1  # invariant: p-value(k) <= alpha for k < lo, > alpha for k >= hi
     while lo < hi:
         mid = (lo + hi) // 2
-        if _binomial_two_sided_pvalue(mid, n, 0.5) <= alpha:
+        if 2.0 * float(special.bdtr(mid, n, 0.5)) <= alpha:
             lo = mid + 1
         else:
             hi = mid
-    return lo - 1
+    cutoff = lo - 1
+    while cutoff >= 0 and _binomial_two_sided_pvalue(cutoff, n, 0.5) > alpha:
+        cutoff -= 1
+    while cutoff + 1 <= n // 2 and _binomial_two_sided_pvalue(cutoff + 1, n, 0.5) <= alpha:
+        cutoff += 1
+    return cutoff
 
 
 def min_detectable_win_rate(n: int, power: float = 0.8, alpha: float = 0.05) -> float | None:
@@ -844,17 +852,22 @@ def min_detectable_win_rate(n: int, power: float = 0.8, alpha: float = 0.05) -> 
         return None
 
     def power_at(p: float) -> float:
-        # Two disjoint tails (cutoff < n / 2); cdf/sf keep the small tail accurate.
-        return float(binom.cdf(cutoff, n, p)) + float(binom.sf(n - cutoff - 1, n, p))
+        # Two disjoint tails (cutoff < n / 2); bdtr/bdtrc (the cdf and sf) keep the small
+        # tail accurate.
+        return float(special.bdtr(cutoff, n, p)) + float(special.bdtrc(n - cutoff - 1, n, p))
 
     if power_at(1.0) < power:
         return None
     if power_at(0.5) >= power:
         return 0.5
-    lo, hi = 0.5, 1.0  # invariant: power_at(lo) < power <= power_at(hi)
+    # A 1e-12 margin on the power absorbs rounding differences between ways of summing
+    # the tails (bdtr here, pmf sums elsewhere), so the rate returned reaches the power
+    # however it is recomputed.
+    target = power + 1e-12
+    lo, hi = 0.5, 1.0  # invariant: power_at(lo) < target <= power_at(hi)
     while hi - lo > 1e-12:
         mid = (lo + hi) / 2.0
-        if power_at(mid) >= power:
+        if power_at(mid) >= target:
             hi = mid
         else:
             lo = mid

@@ -20,6 +20,7 @@ import gzip
 import hashlib
 import io
 import json
+import math
 import os
 import secrets
 import tempfile
@@ -403,6 +404,11 @@ def _read_csv(
         return None, iter(())
     header_line, header = first
     columns = [name.strip() for name in header]
+    if guard.saw_nul and any("\x00" in name for name in columns):
+        errors.fail(
+            header_line, "", "the header holds NUL characters (0x00): the file looks like "
+            "UTF-16 or a binary file; save it as UTF-8 text"
+        )  # fmt: skip
     seen: set[str] = set()
     for name in columns:
         if name and name in seen:
@@ -460,7 +466,11 @@ def _parse_json_line(line: int, raw: str, errors: _Errors) -> dict | None:
     if raw.isspace():  # blank lines are skipped (and keep their number)
         return None
     try:
-        value = json.loads(raw, parse_constant=_refuse_constant)
+        value = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:
+        # Python's parser gives up around a thousand levels of [ or {.
+        errors.add(line, "", f"is not valid JSON here: nested deeper than {MAX_JSON_DEPTH} levels")
+        return None
     except json.JSONDecodeError as exc:
         message = exc.msg.removesuffix(" at")  # "Invalid control character at"
         errors.add(line, "", f"is not valid JSON: {message} (character {exc.colno})")
@@ -471,6 +481,10 @@ def _parse_json_line(line: int, raw: str, errors: _Errors) -> dict | None:
     if not isinstance(value, dict):
         errors.add(line, "", f"is a JSON {_json_type(value)}, expected an object {{...}}")
         return None
+    # Counting brackets is cheap; only a line that could be too deep is measured.
+    if raw.count("[") + raw.count("{") > MAX_JSON_DEPTH and _depth(value) > MAX_JSON_DEPTH:
+        errors.add(line, "", f"is nested deeper than {MAX_JSON_DEPTH} levels")
+        return None
     # Escapes can smuggle in text the database cannot store; only look when present.
     if "\\u" in raw and (problem := _unstorable(value)):
         errors.add(line, *problem)
@@ -479,6 +493,29 @@ def _parse_json_line(line: int, raw: str, errors: _Errors) -> dict | None:
 
 
 NUL_MESSAGE = "contains a NUL character (0x00), which the database cannot store"
+# Metadata deeper than this is refused: nobody needs it, and every reader of the stored JSON
+# (Python's json, the database) has a recursion limit of its own.
+MAX_JSON_DEPTH = 100
+
+
+def _finite_float(text: str) -> float:
+    # 1e999 parses as infinity, which JSON (and PostgreSQL's jsonb) cannot hold.
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:40]} is too large a number")
+    return value
+
+
+def _depth(value) -> int:
+    """Nesting depth of a parsed JSON value, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _refuse_constant(name: str):
@@ -501,7 +538,7 @@ def _unstorable(obj: dict) -> tuple[str, str] | None:
                 yield from strings(item)
 
     for column, value in obj.items():
-        for text in strings(value):
+        for text in (column, *strings(value)):  # a column name becomes a metadata key
             if "\x00" in text:
                 return column, NUL_MESSAGE
             try:

@@ -53,6 +53,7 @@ urlpatterns = [
     # Results
     path("owner/experiments/<slug:slug>/results/", results.results_page, name="results-page"),
     path("owner/experiments/<slug:slug>/results.json", results.results_json, name="results-json"),
+    path("owner/experiments/<slug:slug>/results.csv", results.results_csv, name="results-csv"),
     path(
         "owner/experiments/<slug:slug>/reviewers/exclusion/",
         results.reviewer_exclusion,

@@ -144,11 +144,15 @@ def test_unknown_paths_and_wrong_methods_answer_json(client, owner_token, experi
     response = call(client, "get", "/api/experiments/exp/open", owner_token)
     assert_error(response, 405, "method_not_allowed")
     assert "POST" in response["Allow"]
-    assert_error(call(client, "delete", "/api/experiments/exp", owner_token), 405, "method_not_allowed")
+    assert_error(
+        call(client, "delete", "/api/experiments/exp", owner_token), 405, "method_not_allowed"
+    )
 
 
 @pytest.mark.django_db
-def test_unexpected_errors_keep_the_shape_and_stay_500(client, owner_token, experiment, monkeypatch):
+def test_unexpected_errors_keep_the_shape_and_stay_500(
+    client, owner_token, experiment, monkeypatch
+):
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
@@ -221,7 +225,10 @@ def test_create_refuses_bad_input(client, owner_token):
     data = assert_error(post({"name": "x", "dimensions": ["A", "a"]}), 400, "invalid_dimensions")
     assert "twice" in data["detail"]
     assert_error(post({"name": "x", "dimensions": ["  "]}), 400, "invalid_dimensions")
-    response = call(client, "post", "/api/experiments", owner_token, "{not json", "application/json")
+    assert_error(post({"name": "   "}), 400, "bad_request")
+    response = call(
+        client, "post", "/api/experiments", owner_token, "{not json", "application/json"
+    )
     assert_error(response, 400, "bad_request")
 
 
@@ -244,7 +251,7 @@ def test_list_shows_own_and_shared_experiments_only(
     shared.shared_with.add(owner)
     for i in range(5):
         make_experiment(owner, slug=f"more-{i}", n_pairs=2)
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(10):
         response = call(client, "get", "/api/experiments", owner_token)
     slugs = [e["slug"] for e in response.json()]
     assert "exp" in slugs and "shared-with-olivia" in slugs and "theirs" not in slugs
@@ -292,13 +299,12 @@ def test_experiment_endpoints_hide_other_owners_experiments(client, owner, stran
             "application/x-ndjson",
         )  # fmt: skip
         assert_error(response, 404, "not_found")
-        response = call(
-            client, "post", "/api/experiments/exp/reviewers", token, {"name": "sneaky"}
-        )
+        response = call(client, "post", "/api/experiments/exp/reviewers", token, {"name": "sneaky"})
         assert_error(response, 404, "not_found")
-    assert experiment.pairs.count() == 4 and not get_user_model().objects.filter(
-        username="sneaky"
-    ).exists()
+    assert (
+        experiment.pairs.count() == 4
+        and not get_user_model().objects.filter(username="sneaky").exists()
+    )
     experiment.refresh_from_db()
     assert experiment.status == "open"
 
@@ -340,9 +346,7 @@ def test_open_and_close_are_idempotent(client, owner_token, owner):
 
 
 def upload(client, token, body, content_type="application/x-ndjson", query="", slug="exp"):
-    return call(
-        client, "post", f"/api/experiments/{slug}/pairs{query}", token, body, content_type
-    )
+    return call(client, "post", f"/api/experiments/{slug}/pairs{query}", token, body, content_type)
 
 
 @pytest.mark.django_db
@@ -383,18 +387,16 @@ def test_upload_refuses_the_whole_file_with_row_errors(client, owner, owner_toke
 def test_upload_csv_gzip_and_multipart(client, owner, owner_token):
     make_experiment(owner, slug="exp")
     csv_body = (
-        "pair_id,prompt,model_a,output_a,model_b,output_b\r\n"
-        'c1,"Hi, there",m1,"one\nline two",m2,two\r\n'
-    ).encode()
+        b"pair_id,prompt,model_a,output_a,model_b,output_b\r\n"
+        b'c1,"Hi, there",m1,"one\nline two",m2,two\r\n'
+    )
     data = upload(client, owner_token, csv_body, "text/csv").json()
     assert data["file_format"] == "csv" and data["pairs_created"] == 1
     data = upload(client, owner_token, gzip.compress(jsonl(wide_rows(2))), "application/gzip")
     assert data.json()["compressed"] is True and data.json()["pairs_created"] == 2
     file = io.BytesIO(jsonl(wide_rows(3)))
     file.name = "pairs.jsonl"
-    response = call(
-        client, "post", "/api/experiments/exp/pairs", owner_token, data={"file": file}
-    )
+    response = call(client, "post", "/api/experiments/exp/pairs", owner_token, data={"file": file})
     assert response.status_code == 200, response.content
     assert response.json()["pairs_created"] == 1 and response.json()["pairs_unchanged"] == 2
     assert Pair.objects.count() == 4
@@ -412,7 +414,9 @@ def test_upload_dry_run_writes_nothing(client, owner, owner_token):
 def test_upload_refuses_bad_requests(client, owner, owner_token):
     make_experiment(owner, slug="exp")
     body = jsonl(wide_rows(1))
-    assert_error(upload(client, owner_token, body, "application/json"), 415, "unsupported_media_type")
+    assert_error(
+        upload(client, owner_token, body, "application/json"), 415, "unsupported_media_type"
+    )
     assert_error(upload(client, owner_token, body, "text/plain"), 415, "unsupported_media_type")
     response = call(client, "post", "/api/experiments/exp/pairs", owner_token, data={"x": "1"})
     assert_error(response, 400, "invalid_upload")
@@ -429,7 +433,9 @@ def test_upload_refuses_bad_requests(client, owner, owner_token):
         assert_error(upload(client, owner_token, jsonl(wide_rows(5))), 413, "too_large")
         file = io.BytesIO(jsonl(wide_rows(5)))
         file.name = "big.jsonl"
-        response = call(client, "post", "/api/experiments/exp/pairs", owner_token, data={"file": file})
+        response = call(
+            client, "post", "/api/experiments/exp/pairs", owner_token, data={"file": file}
+        )
         assert_error(response, 413, "too_large")
     assert Pair.objects.count() == 0
 
@@ -553,9 +559,10 @@ def test_next_pair_is_blind_and_matches_the_recorded_side(client, owner_token, e
     for secret in (*MODELS, pair.external_id, "secret-metadata-value"):
         assert secret not in text
     # Asking again before answering gives the same pair (the lease holds it).
-    assert call(client, "get", "/api/review/exp/next", token).json()["assignment"] == data[
-        "assignment"
-    ]
+    assert (
+        call(client, "get", "/api/review/exp/next", token).json()["assignment"]
+        == data["assignment"]
+    )
 
 
 @pytest.mark.django_db
@@ -601,6 +608,9 @@ def test_automatic_reviewer_loop_end_to_end(client, owner, owner_token):
     assert data["dimensions"]["overall"]["n_judgments"] == 0  # humans only by default
     judge_row = next(r for r in data["reviewers"] if r["reviewer"] == "gpt-judge-v1")
     assert judge_row["kind"] == "automatic" and judge_row["counted"] is False
+    (automatic,) = data["dimensions"]["overall"]["automatic_reviewers"]
+    assert automatic["reviewer"] == "gpt-judge-v1" and automatic["n"] == 6
+    assert automatic["agreement_with_human_majority"] is None  # no human has judged yet
     with_judges = call(
         client, "get", f"/api/experiments/{slug}/results?resamples=0&include_automatic=true",
         owner_token,
@@ -629,7 +639,9 @@ def test_answers_are_checked(client, owner, owner_token):
     a = task["assignment"]
     data = assert_error(answer(client, token, a, {"overall": "left"}), 400, "invalid_answer")
     assert "style" in data["detail"]
-    assert_error(answer(client, token, a, {"overall": "tie", "style": "left"}), 400, "invalid_answer")
+    assert_error(
+        answer(client, token, a, {"overall": "tie", "style": "left"}), 400, "invalid_answer"
+    )
     data = assert_error(
         answer(client, token, a, {"overall": "left", "style": "left", "tone": "left"}),
         400,
@@ -678,7 +690,9 @@ def test_review_endpoints_only_for_members_and_their_own_assignments(
     for token in (owner_token, second_token, outsider_token):
         response = answer(client, token, task["assignment"], choices)
         assert_error(response, 404, "not_found")
-        response = call(client, "post", f"/api/review/exp/assignments/{task['assignment']}/skip", token)
+        response = call(
+            client, "post", f"/api/review/exp/assignments/{task['assignment']}/skip", token
+        )
         assert_error(response, 404, "not_found")
     # A human reviewer's own token works too: same rules as the web page.
     human = make_user("rita")
@@ -722,7 +736,10 @@ def test_skip_passes_the_pair_on(client, owner, owner_token):
 @pytest.mark.django_db
 def test_a_lost_lease_is_refused_with_409(client, owner, owner_token, settings):
     make_experiment(owner, slug="exp", n_pairs=1, reviews_per_pair=1)
-    slow, fast = add_judge(client, owner_token, "slow-judge"), add_judge(client, owner_token, "fast")
+    slow, fast = (
+        add_judge(client, owner_token, "slow-judge"),
+        add_judge(client, owner_token, "fast"),
+    )
     task = call(client, "get", "/api/review/exp/next", slow).json()
     Assignment.objects.filter(pk=task["assignment"]).update(
         shown_at=Assignment.objects.get(pk=task["assignment"]).shown_at
@@ -768,7 +785,11 @@ def test_results_and_exports_for_an_empty_experiment(client, owner_token, experi
 
 def test_error_response_shape():
     response = error_response(418, "teapot", "short and stout")
-    assert json.loads(response.content) == {"error": "teapot", "detail": "short and stout", "rows": []}
+    assert json.loads(response.content) == {
+        "error": "teapot",
+        "detail": "short and stout",
+        "rows": [],
+    }
 
 
 # -- the README's client example ------------------------------------------------------------
@@ -777,9 +798,9 @@ def test_error_response_shape():
 def test_readme_holds_the_client_example_verbatim():
     example = EXAMPLE.read_text()
     first_line = example.splitlines()[0]
-    docs = [p for p in (ROOT / "README.md", ROOT / "docs-api.md") if p.exists()]
+    docs = [ROOT / "README.md"]
     holders = [p for p in docs if first_line in p.read_text()]
-    assert holders, "the README (or docs-api.md) must show tests/resources/api/client_example.py"
+    assert holders, "the README must show tests/resources/api/client_example.py"
     for path in holders:
         assert example in path.read_text(), f"{path.name} differs from {EXAMPLE.name}"
 

@@ -752,3 +752,22 @@ def test_demo_results_after_reviews(client):
     client.force_login(experiment.owner)
     html = client.get(reverse("results-page", args=[experiment.slug])).content.decode()
     assert "tulu_65B vs chatgpt" in html and results["verdict"].split(":")[0] in html
+
+
+@pytest.mark.django_db
+def test_results_csv_download(client, owner):
+    import csv
+    import io
+
+    from reviewapp.results import result_table
+
+    experiment = make_experiment(owner, n_pairs=0, slug="csvres")
+    client.force_login(owner)
+    for table in ("pairs", "models", "agreement", "reviewers"):
+        response = client.get(reverse("results-csv", args=[experiment.slug]) + f"?table={table}")
+        assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+        rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+        header, _ = result_table(compute_results(experiment, n_resamples=0), table)
+        assert rows[0] == header
+    bad = client.get(reverse("results-csv", args=[experiment.slug]) + "?table=nope")
+    assert bad.status_code == 400

@@ -12,7 +12,7 @@ conflicts (slug taken, experiment closed, lease lost), 413 too large, 415 conten
 import logging
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -143,6 +143,3 @@ def json_method_not_allowed(view):
 
 def api_not_found(request, rest=""):
     return error_response(404, "not_found", "No such API endpoint; see /api/docs.")
-
-
-__all__ = ["ApiError", "HttpResponse", "api_not_found", "errors", "install_handlers"]

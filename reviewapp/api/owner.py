@@ -124,16 +124,22 @@ def single(experiment: Experiment) -> dict:
 # -- experiments ------------------------------------------------------------------------
 
 
-@router.post("/experiments", response={201: ExperimentOut, **errors(400, 401, 403, 409, 422)})
+@router.post(
+    "/experiments",
+    summary="Create an experiment",
+    response={201: ExperimentOut, **errors(400, 401, 403, 409, 422)},
+)
 def experiment_create(request, data: ExperimentIn):
     """Create an experiment (status draft: open it when its pairs are uploaded)."""
     require_owner_role(request.auth)
+    if not data.name.strip():
+        raise ApiError(400, "bad_request", "The name must not be blank.")
     if data.slug and Experiment.objects.filter(slug=data.slug).exists():
         raise ApiError(409, "conflict", f"The slug {data.slug!r} is taken.")
     try:
         experiment = create_experiment(
             owner=request.auth,
-            name=data.name.strip() or data.name,
+            name=data.name.strip(),
             slug=data.slug,
             dimensions=data.dimensions,
             reviews_per_pair=data.reviews_per_pair,
@@ -151,7 +157,11 @@ def experiment_create(request, data: ExperimentIn):
     return Status(201, single(experiment))
 
 
-@router.get("/experiments", response={200: list[ExperimentOut], **errors(401, 403)})
+@router.get(
+    "/experiments",
+    summary="List your experiments",
+    response={200: list[ExperimentOut], **errors(401, 403)},
+)
 def experiment_list(request):
     """Your experiments and those shared with you, newest first."""
     require_owner_role(request.auth)
@@ -165,7 +175,11 @@ def experiment_list(request):
     return [experiment_out(e, progress) for e in experiments]
 
 
-@router.get("/experiments/{slug}", response={200: ExperimentOut, **errors(401, 404, 422)})
+@router.get(
+    "/experiments/{slug}",
+    summary="An experiment and its progress",
+    response={200: ExperimentOut, **errors(401, 404, 422)},
+)
 def experiment_detail(request, slug: str = Slug):
     """One experiment with its progress."""
     return single(owned(request, slug))
@@ -179,13 +193,21 @@ def _set_status(request, slug: str, status: str) -> dict:
     return single(experiment)
 
 
-@router.post("/experiments/{slug}/open", response={200: ExperimentOut, **errors(401, 404, 422)})
+@router.post(
+    "/experiments/{slug}/open",
+    summary="Open an experiment",
+    response={200: ExperimentOut, **errors(401, 404, 422)},
+)
 def experiment_open(request, slug: str = Slug):
     """Open the experiment for review (idempotent)."""
     return _set_status(request, slug, Experiment.Status.OPEN)
 
 
-@router.post("/experiments/{slug}/close", response={200: ExperimentOut, **errors(401, 404, 422)})
+@router.post(
+    "/experiments/{slug}/close",
+    summary="Close an experiment",
+    response={200: ExperimentOut, **errors(401, 404, 422)},
+)
 def experiment_close(request, slug: str = Slug):
     """Close the experiment: no more answers are recorded (idempotent)."""
     return _set_status(request, slug, Experiment.Status.CLOSED)
@@ -202,8 +224,20 @@ PAIRS_BODY = {
             "upload (see the README)."
         ),
         "content": {
-            "application/x-ndjson": {"schema": {"type": "string"}},
-            "text/csv": {"schema": {"type": "string"}},
+            "application/x-ndjson": {
+                "schema": {"type": "string"},
+                "example": (
+                    '{"pair_id": "q1", "prompt": "What is 2 + 2?", "model_a": "base-7b", '
+                    '"output_a": "4", "model_b": "tuned-7b", "output_b": "2 + 2 = 4."}\n'
+                ),
+            },
+            "text/csv": {
+                "schema": {"type": "string"},
+                "example": (
+                    "pair_id,prompt,model_a,output_a,model_b,output_b\n"
+                    "q2,Capital of France?,base-7b,Paris,tuned-7b,The capital is Paris.\n"
+                ),
+            },
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
@@ -240,6 +274,13 @@ def _import(experiment, source, name: str, pairing: str, dry_run: bool):
     }
 
 
+def content_length(request) -> int:
+    try:
+        return max(0, int(request.META.get("CONTENT_LENGTH") or 0))
+    except ValueError:
+        return 0
+
+
 def _too_large() -> ApiError:
     limit = settings.REVIEWAPP_MAX_UPLOAD_BYTES
     return ApiError(413, "too_large", f"The file is over the upload limit of {limit:,} bytes.")
@@ -247,6 +288,7 @@ def _too_large() -> ApiError:
 
 @router.post(
     "/experiments/{slug}/pairs",
+    summary="Upload pairs (CSV or JSONL)",
     response={200: ImportOut, **errors(400, 401, 404, 413, 415, 422)},
     openapi_extra=PAIRS_BODY,
 )
@@ -254,7 +296,8 @@ def pairs_upload(
     request,
     slug: str = Slug,
     pairing: Literal["all", "baseline"] = Query(
-        "all", description="Long format only: pair all models of a prompt, or each with the baseline."
+        "all",
+        description="Long format only: pair all models of a prompt, or each with the baseline.",
     ),
     dry_run: bool = Query(False, description="Check the file and report; write nothing."),
 ):
@@ -271,13 +314,16 @@ def pairs_upload(
             raise _too_large()
         return _import(experiment, upload.file, upload.name or "", pairing, dry_run)
     name = RAW_UPLOAD_TYPES.get(content_type)
+    length = content_length(request)
+    if name is None and length == 0:
+        raise ApiError(400, "invalid_upload", "The request has no file in it.")
     if name is None:
         raise ApiError(
             415,
             "unsupported_media_type",
             "Send CSV (text/csv), JSONL (application/x-ndjson) or a multipart form.",
         )
-    if int(request.META.get("CONTENT_LENGTH") or 0) > limit:
+    if length > limit:
         raise _too_large()
     # Streamed to disk, never held whole in memory; the import reads it twice.
     with tempfile.TemporaryFile() as body:
@@ -290,7 +336,11 @@ def pairs_upload(
         return _import(experiment, body, name, pairing, dry_run)
 
 
-@router.get("/experiments/{slug}/pairs", response={200: PairPageOut, **errors(401, 404, 422)})
+@router.get(
+    "/experiments/{slug}/pairs",
+    summary="List pairs",
+    response={200: PairPageOut, **errors(401, 404, 422)},
+)
 def pairs_list(
     request,
     slug: str = Slug,
@@ -347,6 +397,7 @@ def reviewer_rows(experiment, memberships) -> list[dict]:
 
 @router.get(
     "/experiments/{slug}/reviewers",
+    summary="List reviewers",
     response={200: list[ReviewerOut], **errors(401, 404, 422)},
 )
 def reviewers_list(request, slug: str = Slug):
@@ -358,6 +409,7 @@ def reviewers_list(request, slug: str = Slug):
 
 @router.post(
     "/experiments/{slug}/reviewers",
+    summary="Add a reviewer (automatic judges get a token)",
     response={201: NewReviewerOut, **errors(400, 401, 404, 409, 422)},
 )
 def reviewers_add(request, data: ReviewerIn, slug: str = Slug):
@@ -380,7 +432,11 @@ def reviewers_add(request, data: ReviewerIn, slug: str = Slug):
 # -- results and exports ----------------------------------------------------------------
 
 
-@router.get("/experiments/{slug}/results", response={200: ResultsOut, **errors(401, 404, 422)})
+@router.get(
+    "/experiments/{slug}/results",
+    summary="Results",
+    response={200: ResultsOut, **errors(401, 404, 422)},
+)
 def results(
     request,
     slug: str = Slug,
@@ -391,9 +447,7 @@ def results(
 ):
     """The results JSON: the same figures as the results page and results.json."""
     experiment = owned(request, slug)
-    return compute_results(
-        experiment, n_resamples=resamples, include_automatic=include_automatic
-    )
+    return compute_results(experiment, n_resamples=resamples, include_automatic=include_automatic)
 
 
 def _export(content, content_type: str, filename: str) -> StreamingHttpResponse:
@@ -415,6 +469,7 @@ def _text_response(media_type: str, description: str) -> dict:
 
 @router.get(
     "/experiments/{slug}/judgments.csv",
+    summary="Judgments as CSV",
     response={200: None, **errors(401, 404, 422)},
     openapi_extra=_text_response(
         "text/csv", "One row per (pair, reviewer, dimension); the columns of the README."
@@ -439,6 +494,7 @@ def judgment_lines(experiment):
 
 @router.get(
     "/experiments/{slug}/judgments.jsonl",
+    summary="Judgments as JSON lines",
     response={200: None, **errors(401, 404, 422)},
     openapi_extra=_text_response(
         "application/x-ndjson",

@@ -9,7 +9,7 @@ rubric, exactly what the review page shows, never model names, pair ids or metad
 from django.http import HttpResponse
 from ninja import Path, Router
 
-from ..access import get_experiment_for_reviewer
+from ..access import get_membership_for_reviewer
 from ..assignment import next_assignment, reviewer_progress, skip_assignment
 from ..invites import quota_state
 from ..judgments import Answer, record_submission
@@ -23,11 +23,12 @@ Slug = Path(..., pattern=SLUG_PATTERN, max_length=SLUG_MAX)
 AssignmentId = Path(..., ge=1, le=MAX_ID)
 
 
-def open_experiment(request, slug: str) -> Experiment:
-    experiment = get_experiment_for_reviewer(request.auth, slug)
-    if not experiment.is_open:
+def open_membership(request, slug: str) -> Membership:
+    """The token user's place in the experiment (404 for non-members); 409 unless open."""
+    membership = get_membership_for_reviewer(request.auth, slug)
+    if not membership.experiment.is_open:
         raise ApiError(409, "closed", "This experiment is not open for review.")
-    return experiment
+    return membership
 
 
 def choices_for(experiment: Experiment) -> list[str]:
@@ -36,16 +37,16 @@ def choices_for(experiment: Experiment) -> list[str]:
 
 @router.get(
     "/review/{slug}/next",
+    summary="The next pair to judge",
     response={200: NextPairOut, 204: None, **errors(401, 404, 409, 422)},
 )
 def review_next(request, slug: str = Slug):
     """The pair to judge now: the one already shown to you if its lease is live, else a new
     one. 204 when nothing is left for you (or your quota is met)."""
-    experiment = open_experiment(request, slug)
-    reviewer = request.auth
-    membership = Membership.objects.filter(experiment=experiment, user=reviewer).first()
+    membership = open_membership(request, slug)
+    experiment, reviewer = membership.experiment, request.auth
     # As the review page does (views.review.next_pair_for).
-    if quota_state(membership).reached:
+    if membership.quota is not None and quota_state(membership).reached:
         return HttpResponse(status=204)
     assignment = next_assignment(experiment, reviewer)
     if assignment is None:
@@ -54,8 +55,8 @@ def review_next(request, slug: str = Slug):
     left, right = (
         (pair.output_a, pair.output_b) if assignment.left_is_a else (pair.output_b, pair.output_a)
     )
-    progress = reviewer_progress(experiment, reviewer)
-    share = membership.quota if membership is not None and membership.quota else progress.share
+    # Not the pairs still open to the reviewer: counting them reads every pair.
+    progress = reviewer_progress(experiment, reviewer, count_remaining=False)
     return {
         "assignment": assignment.pk,
         "prompt": pair.prompt,
@@ -66,11 +67,7 @@ def review_next(request, slug: str = Slug):
         "ask_strength": experiment.ask_strength,
         "require_rationale": experiment.require_rationale,
         "instructions": experiment.instructions,
-        "progress": {
-            "done": progress.done,
-            "share": share,
-            "remaining": progress.remaining_for_reviewer,
-        },
+        "progress": {"done": progress.done, "share": membership.quota or progress.share},
     }
 
 
@@ -85,12 +82,13 @@ def own_assignment(request, experiment, assignment_id: int) -> Assignment:
 
 @router.post(
     "/review/{slug}/assignments/{assignment_id}",
+    summary="Answer a pair",
     response={200: AnswerOut, **errors(400, 401, 404, 409, 422)},
 )
 def review_answer(request, data: AnswerIn, slug: str = Slug, assignment_id: int = AssignmentId):
     """Record your answer: one choice (left / right / tie) per dimension, by name. Sending
     it again is harmless: the first answer stands (status already_recorded)."""
-    experiment = get_experiment_for_reviewer(request.auth, slug)
+    experiment = get_membership_for_reviewer(request.auth, slug).experiment
     own_assignment(request, experiment, assignment_id)
     dimensions = list(experiment.dimensions.all())
     names = {d.name for d in dimensions}
@@ -114,11 +112,12 @@ def review_answer(request, data: AnswerIn, slug: str = Slug, assignment_id: int 
 
 @router.post(
     "/review/{slug}/assignments/{assignment_id}/skip",
+    summary="Skip a pair",
     response={200: SkipOut, **errors(401, 404, 409, 422)},
 )
 def review_skip(request, slug: str = Slug, assignment_id: int = AssignmentId):
     """Pass on this pair: it goes to somebody else and is never offered to you again."""
-    experiment = open_experiment(request, slug)
+    experiment = open_membership(request, slug).experiment
     assignment = own_assignment(request, experiment, assignment_id)
     if assignment.status == Assignment.Status.SUBMITTED:
         return {"assignment": assignment_id, "status": "already_submitted"}

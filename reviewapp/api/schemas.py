@@ -60,7 +60,8 @@ class ErrorOut(Schema):
 
 
 class ExperimentIn(Schema):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: JSON 0 is not false, "3" is not 3.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: text(200, 1)
     slug: text(SLUG_MAX, 0, r"^[-a-zA-Z0-9_]*$") = Field(
@@ -154,7 +155,8 @@ class PairPageOut(Schema):
 
 
 class ReviewerIn(Schema):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: JSON 0 is not false, "3" is not 3.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: text(150, 1, NAME_PATTERN) = Field(
         description="automatic: the new reviewer's name; human: an existing username."
@@ -194,9 +196,8 @@ class ResultsOut(Schema):
 
 
 class ReviewProgressOut(Schema):
-    done: int
-    share: int = Field(description="This reviewer's share of the work.")
-    remaining: int = Field(description="Pairs still open to this reviewer.")
+    done: int = Field(description="Pairs this reviewer has answered.")
+    share: int = Field(description="This reviewer's share of the work (or quota).")
 
 
 class NextPairOut(Schema):
@@ -216,7 +217,12 @@ Choice = Literal["left", "right", "tie"]
 
 
 class AnswerIn(Schema):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: JSON 0 is not false, "3" is not 3.
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={"examples": [{"choices": {"overall": "left"}, "rationale": ""}]},
+    )
 
     choices: dict[DimensionName, Choice] = Field(
         description="One answer per dimension, by dimension name.", max_length=30

@@ -33,7 +33,8 @@ def forget_failures(username: str) -> None:
 
 class ThrottledLoginView(auth_views.LoginView):
     def post(self, request, *args, **kwargs):
-        username = request.POST.get("username", "")[:150]
+        # NUL cannot be stored in PostgreSQL text; such a username never matches anyone.
+        username = request.POST.get("username", "").replace("\x00", "")[:150]
         address = client_address(request)
         if is_throttled(username, address):
             form = self.get_form()

@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
@@ -66,14 +67,20 @@ def revoke_invite(request, slug, invite_id):
 
 @require_http_methods(["GET", "POST"])
 def join(request, token):
+    # PostgreSQL refuses a NUL character in text, even in a lookup: no token holds one.
+    if "\x00" in token:
+        raise Http404("No such invite link.")
     link = get_object_or_404(InviteLink.objects.select_related("experiment"), token=token)
-    participant_id = participant_from_params(request.GET)
+    # Ids and platform data come from the crowd platform's URL: drop NULs, which no
+    # platform sends and the database cannot store.
+    params = {key: value.replace("\x00", "") for key, value in request.GET.items()}
+    participant_id = participant_from_params(params)
     if request.method == "POST":
-        participant_id = request.POST.get("name", "").strip()
+        participant_id = request.POST.get("name", "").replace("\x00", "").strip()
     if not participant_id:
         return render(request, "invites/join.html", {"experiment_name": link.experiment.name})
     try:
-        membership = join_via_invite(link, participant_id, platform_data_from_params(request.GET))
+        membership = join_via_invite(link, participant_id, platform_data_from_params(params))
     except InviteRefused as refused:
         context = {"experiment_name": link.experiment.name, "refused": str(refused)}
         status = 400 if refused.code == "no_participant" else 410

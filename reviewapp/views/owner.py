@@ -1,15 +1,24 @@
 """Experiment owners: list, create, configure, invite, open/close, watch progress."""
 
+import math
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
+from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from ..access import can_own_experiments, experiments_for_owner, get_experiment_for_owner
 from ..experiments import DimensionError, create_experiment, save_dimensions
-from ..forms import AddReviewersForm, ExperimentForm, NewExperimentForm, StatusForm
+from ..forms import (
+    MAX_DIMENSIONS,
+    AddReviewersForm,
+    ExperimentForm,
+    NewExperimentForm,
+    StatusForm,
+)
 from ..models import Assignment, Experiment, Judgment
 from ..results import outcome_counts
 
@@ -77,22 +86,34 @@ def experiment_settings(request, slug):
     )
 
 
+class MalformedRubric(Exception):
+    """A rubric POST the page cannot have sent (lists of different lengths, odd ids)."""
+
+
 def parse_dimension_rows(post) -> list[tuple[int | None, str]]:
     """Rows of the rubric form -> (id or None, name), sorted by the order the owner typed."""
+    names, ids, orders = (post.getlist(f) for f in ("dim_name", "dim_id", "dim_order"))
+    if not len(names) == len(ids) == len(orders):
+        raise MalformedRubric("The rubric form was incomplete.")
+    removed = set(post.getlist("dim_remove"))
     rows = []
-    for i in range(len(post.getlist("dim_name"))):
-        name = post.getlist("dim_name")[i].strip()
-        raw_id = post.getlist("dim_id")[i]
-        raw_order = post.getlist("dim_order")[i]
-        removed = str(i) in post.getlist("dim_remove")
-        if removed or (not name and not raw_id):
+    for i, (name, raw_id, raw_order) in enumerate(zip(names, ids, orders, strict=True)):
+        name = name.strip()
+        if str(i) in removed or (not name and not raw_id):
             continue
+        if "\x00" in name:
+            raise DimensionError("A dimension name cannot contain a NUL character.")
         try:
             order = float(raw_order) if raw_order else 1_000 + i
         except ValueError:
-            raise DimensionError(f"Order {raw_order!r} is not a number.") from None
-        pk = int(raw_id) if raw_id.isdigit() else None
-        rows.append((order, i, pk, name))
+            raise DimensionError(f"Order {raw_order[:20]!r} is not a number.") from None
+        if not math.isfinite(order):
+            raise DimensionError(f"Order {raw_order[:20]!r} is not a number.")
+        if raw_id and not (raw_id.isascii() and raw_id.isdigit() and len(raw_id) < 19):
+            raise MalformedRubric("The rubric form named a dimension that does not exist.")
+        rows.append((order, i, int(raw_id) if raw_id else None, name))
+        if len(rows) > MAX_DIMENSIONS:
+            raise DimensionError(f"At most {MAX_DIMENSIONS} dimensions, please.")
     return [(pk, name) for _, _, pk, name in sorted(rows)]
 
 
@@ -104,6 +125,8 @@ def experiment_dimensions(request, slug):
     if request.method == "POST":
         try:
             save_dimensions(experiment, parse_dimension_rows(request.POST))
+        except MalformedRubric as exc:
+            return HttpResponseBadRequest(str(exc))
         except DimensionError as exc:
             error = str(exc)
         else:

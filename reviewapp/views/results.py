@@ -3,16 +3,17 @@
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from ..access import get_experiment_for_owner
+from ..exports import stream_csv
 from ..models import Membership
 from ..plots import forest_plot, ratings_plot
-from ..results import compute_results, format_p, strength_word
+from ..results import compute_results, format_p, result_table, strength_word
 
 
 def _pct(value, digits: int = 0) -> str:
@@ -188,3 +189,25 @@ def reviewer_exclusion(request, slug):
     ):
         return redirect(target)
     return redirect("owner-experiment", experiment.slug)
+
+
+RESULT_TABLES = ("pairs", "models", "agreement", "reviewers")
+
+
+@login_required
+@require_GET
+def results_csv(request, slug):
+    """One results table as CSV (`?table=pairs|models|agreement|reviewers`), for pandas."""
+    experiment = get_experiment_for_owner(request.user, slug)
+    table = request.GET.get("table", "pairs")
+    if table not in RESULT_TABLES:
+        return HttpResponseBadRequest(f"table must be one of {', '.join(RESULT_TABLES)}")
+    results = compute_results(experiment, include_automatic=request.GET.get("automatic") == "1")
+    header, rows = result_table(results, table)
+    response = StreamingHttpResponse(
+        stream_csv(header, rows), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = (
+        f'attachment; filename="{experiment.slug}-results-{table}.csv"'
+    )
+    return response

@@ -152,7 +152,8 @@ def submit_pair(request, slug, assignment_id):
     experiment = membership.experiment
     dimensions = list(experiment.dimensions.all())
     answers = parse_answers(request.POST, dimensions)
-    rationale = request.POST.get("rationale", "")
+    # PostgreSQL cannot store a NUL character in text; nobody types one on purpose.
+    rationale = request.POST.get("rationale", "").replace("\x00", "")
     errors = validate_answers(experiment, dimensions, answers, rationale)
     if errors:
         assignment = (

@@ -11,8 +11,7 @@ from reviewapp.results import RESULT_TABLES, compute_results, result_table
 
 class Command(BaseCommand):
     help = (
-        "Print an experiment's results: the same JSON as results.json, or one of its tables "
-        "as CSV."
+        "Print an experiment's results: the same JSON as results.json, or one of its tables as CSV."
     )
 
     def add_arguments(self, parser):

@@ -40,9 +40,10 @@ def write_pairs(source: Path, target: Path) -> dict:
 
 
 def write_judgments(source: Path, target: Path, pairs: dict, experiment: str) -> None:
-    with open(source, encoding="utf-8", newline="") as f, open(
-        target, "w", newline="", encoding="utf-8"
-    ) as out:
+    with (
+        open(source, encoding="utf-8", newline="") as f,
+        open(target, "w", newline="", encoding="utf-8") as out,
+    ):
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(EXPORT_COLUMNS)
         for row in csv.DictReader(f):
