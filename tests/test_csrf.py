@@ -27,6 +27,7 @@ POST_VIEWS = {
     "owner-settings": (("slug",), "owner"),
     "owner-rubric": (("slug",), "owner"),
     "owner-status": (("slug",), "owner"),
+    "owner-sharing": (("slug",), "owner"),
     "owner-reviewers": (("slug",), "owner"),
     "owner-upload": (("slug",), "owner"),
     "owner-upload-confirm": (("slug",), "owner"),

@@ -91,3 +91,21 @@ def test_other_owner_gets_404_everywhere(client, owner):
 def test_healthz(client):
     response = client.get("/healthz")
     assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db
+def test_sharing_with_another_owner(client, owner):
+    experiment = make_experiment(owner)
+    colleague = make_user("colleague", owner=True)
+    make_user("plain-reviewer")
+    client.force_login(owner)
+    url = reverse("owner-sharing", args=[experiment.slug])
+    client.post(url, {"username": "plain-reviewer"})  # not an owner: refused
+    client.post(url, {"username": "colleague"})
+    assert list(experiment.shared_with.all()) == [colleague]
+    client.force_login(colleague)
+    assert client.get(reverse("owner-experiment", args=[experiment.slug])).status_code == 200
+    client.force_login(owner)
+    client.post(url, {"username": "colleague", "action": "remove"})
+    client.force_login(colleague)
+    assert client.get(reverse("owner-experiment", args=[experiment.slug])).status_code == 404

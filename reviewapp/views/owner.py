@@ -3,6 +3,7 @@
 import math
 
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
@@ -162,6 +163,7 @@ def experiment_detail(request, slug):
         "n_judgments": Judgment.objects.filter(assignment__experiment=experiment).count(),
         "reviewers_form": AddReviewersForm(),
         "dimensions": experiment.dimensions.all(),
+        "shared_with": experiment.shared_with.order_by("username"),
     }
     return render(request, "owner/experiment_detail.html", context)
 
@@ -190,4 +192,22 @@ def experiment_reviewers(request, slug):
         messages.success(request, f"Invited {len(form.cleaned_data['usernames'])} reviewer(s).")
     else:
         messages.error(request, " ".join(form.errors["usernames"]))
+    return redirect("owner-experiment", experiment.slug)
+
+
+@login_required
+@require_POST
+def experiment_sharing(request, slug):
+    """Share the experiment with another owner (or stop sharing): they see and manage it."""
+    experiment = get_experiment_for_owner(request.user, slug)
+    username = request.POST.get("username", "").strip()
+    other = get_user_model().objects.filter(username=username).first()
+    if other is None or not can_own_experiments(other):
+        messages.error(request, f"No experiment owner named {username[:150]!r}.")
+    elif request.POST.get("action") == "remove":
+        experiment.shared_with.remove(other)
+        messages.success(request, f"{other.username} no longer shares this experiment.")
+    elif other.pk != experiment.owner_id:
+        experiment.shared_with.add(other)
+        messages.success(request, f"Shared with {other.username}.")
     return redirect("owner-experiment", experiment.slug)
