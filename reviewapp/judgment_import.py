@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from .exports import FORMULA_PREFIXES, JUDGMENT_COLUMNS
 from .models import Assignment, Experiment, Judgment, Membership, Pair
+from .uploads import RowError, UploadError
 
 BATCH_SIZE = 2_000
 MAX_SHOWN_ERRORS = 20
@@ -47,39 +48,10 @@ FALSE_WORDS = {"false", "0", "no", ""}
 MAX_USERNAME_CHARS = get_user_model()._meta.get_field("username").max_length
 
 
-@dataclass(frozen=True)
-class RowError:
-    """One problem: `row` is the line number of the file (None for the file as a whole)."""
-
-    row: int | None
-    column: str
-    message: str
-
-    def __str__(self) -> str:
-        where = "file" if self.row is None else f"line {self.row}"
-        if self.column:
-            where += f", column {self.column}"
-        return f"{where}: {self.message}"
-
-
-class JudgmentImportError(Exception):
+class JudgmentImportError(UploadError):
     """The file was refused: `errors` holds the first problems, `total_errors` counts all."""
 
-    def __init__(self, errors: list[RowError], total_errors: int | None = None):
-        self.errors = list(errors)
-        self.total_errors = len(self.errors) if total_errors is None else total_errors
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        n = self.total_errors
-        lines = [
-            f"No judgment was imported: {n} problem{'s' if n != 1 else ''} "
-            "(line numbers count the lines of the file; the header is line 1)."
-        ]
-        lines += [f"- {error}" for error in self.errors]
-        if n > len(self.errors):
-            lines.append(f"- and {n - len(self.errors)} more.")
-        return "\n".join(lines)
+    refusal = "No judgment was imported"
 
 
 class _Errors:

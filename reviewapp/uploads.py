@@ -88,6 +88,8 @@ class RowError:
 class UploadError(Exception):
     """The file was refused; `errors` holds the first problems, `total_errors` counts all."""
 
+    refusal = "The file was not imported"
+
     def __init__(self, errors: list[RowError], total_errors: int | None = None):
         self.errors = list(errors)
         self.total_errors = len(self.errors) if total_errors is None else total_errors
@@ -101,7 +103,7 @@ class UploadError(Exception):
     def __str__(self) -> str:
         n = self.total_errors
         lines = [
-            f"The file was not imported: {n} problem{'s' if n != 1 else ''} "
+            f"{self.refusal}: {n} problem{'s' if n != 1 else ''} "
             "(line numbers count the lines of the file, a CSV header is line 1)."
         ]
         lines += [f"- {error}" for error in self.errors]
