@@ -1,6 +1,7 @@
 """Judgments out as CSV, streamed row by row (never the whole table in memory)."""
 
 import csv
+import io
 import json
 from collections.abc import Iterable, Iterator
 
@@ -15,11 +16,12 @@ JUDGMENT_COLUMNS = [
 
 # A spreadsheet runs a cell starting with these as a formula (OWASP "CSV injection").
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_STARTS = frozenset(FORMULA_PREFIXES)
 
 
 def neutralise_cell(value):
     """Prefix text that a spreadsheet would evaluate with an apostrophe, so it stays text."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+    if value.__class__ is str and value and value[0] in FORMULA_STARTS:
         return "'" + value
     return value
 
@@ -51,43 +53,58 @@ def judgment_rows(experiment: Experiment) -> Iterator[list]:
             "strength",
         )
     )
+    last_key, submitted_text, seconds = None, "", 0.0
     for (
         pair_id, reviewer, dimension, model_a, model_b, left_is_a,
         choice, submitted_at, shown_at, rationale, strength,
-    ) in judgments.iterator(chunk_size=5000):  # fmt: skip
-        left_model = "" if left_is_a is None else (model_a if left_is_a else model_b)
+    ) in judgments.iterator(chunk_size=10_000):  # fmt: skip
+        # The rows of one assignment (one per dimension) come together: work out what
+        # they share once.
+        if (pair_id, reviewer) != last_key:
+            last_key = (pair_id, reviewer)
+            left_model = "" if left_is_a is None else (model_a if left_is_a else model_b)
+            submitted_text = submitted_at.isoformat()
+            seconds = round((submitted_at - shown_at).total_seconds(), 3)
+            excluded_text = "true" if reviewer in excluded else "false"
         if choice == Judgment.Choice.TIE:
             screen, winner = "tie", "tie"
         else:
             winner = model_a if choice == Judgment.Choice.A else model_b
             screen = "" if not left_model else ("left" if winner == left_model else "right")
-        seconds = round((submitted_at - shown_at).total_seconds(), 3)
         yield [
             experiment.slug, pair_id, reviewer, dimension, model_a, model_b, left_model,
-            screen, winner, submitted_at.isoformat(), seconds, rationale, strength,
-            "true" if reviewer in excluded else "false",
+            screen, winner, submitted_text, seconds, rationale, strength, excluded_text,
         ]  # fmt: skip
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
-def stream_csv(header: list[str], rows: Iterable[list]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(header)
-    for row in rows:
-        yield writer.writerow([neutralise_cell(cell) for cell in row])
+def stream_csv(header: list[str], rows: Iterable[list], batch: int = 2000) -> Iterator[str]:
+    """CSV text in chunks of `batch` rows: one small string per row would make the
+    response (and the socket) handle a million pieces."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    for n, row in enumerate(rows, start=1):
+        writer.writerow([neutralise_cell(cell) for cell in row])
+        if n % batch == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
 
 
 def write_judgments_csv(experiment: Experiment, out) -> int:
     """Write the judgments CSV to a text file; returns the number of data rows."""
-    lines = 0
-    for line in stream_csv(JUDGMENT_COLUMNS, judgment_rows(experiment)):
-        out.write(line)
-        lines += 1
-    return lines - 1  # minus the header
+    counted = 0
+
+    def counting(rows):
+        nonlocal counted
+        for row in rows:
+            counted += 1
+            yield row
+
+    for chunk in stream_csv(JUDGMENT_COLUMNS, counting(judgment_rows(experiment))):
+        out.write(chunk)
+    return counted
 
 
 ASSIGNMENT_COLUMNS = [

@@ -82,7 +82,9 @@ def test_export_columns_values_and_neutralising(client, owner, judged):
 @pytest.mark.django_db
 def test_export_command_matches_web_export(client, owner, judged, tmp_path):
     out = tmp_path / "j.csv"
-    call_command("export_judgments", judged.slug, "-o", str(out))
+    said = io.StringIO()
+    call_command("export_judgments", judged.slug, "-o", str(out), stderr=said)
+    assert f"Wrote {3 * 2 * 5} judgment rows" in said.getvalue()
     client.force_login(owner)
     web = b"".join(client.get(reverse("export-judgments", args=[judged.slug])).streaming_content)
     assert read_csv(out.read_text()) == read_csv(web.decode())
