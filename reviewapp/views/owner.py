@@ -200,7 +200,8 @@ def experiment_reviewers(request, slug):
 def experiment_sharing(request, slug):
     """Share the experiment with another owner (or stop sharing): they see and manage it."""
     experiment = get_experiment_for_owner(request.user, slug)
-    username = request.POST.get("username", "").strip()
+    # NUL cannot be stored or looked up in PostgreSQL text; no username contains one.
+    username = request.POST.get("username", "").replace("\x00", "").strip()[:150]
     other = get_user_model().objects.filter(username=username).first()
     if other is None or not can_own_experiments(other):
         messages.error(request, f"No experiment owner named {username[:150]!r}.")
