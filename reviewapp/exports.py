@@ -19,6 +19,10 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 FORMULA_STARTS = frozenset(FORMULA_PREFIXES)
 
 
+def _as_is(value):
+    return value
+
+
 def neutralise_cell(value):
     """Prefix text that a spreadsheet would evaluate with an apostrophe, so it stays text."""
     if value.__class__ is str and value and value[0] in FORMULA_STARTS:
@@ -26,7 +30,7 @@ def neutralise_cell(value):
     return value
 
 
-def judgment_rows(experiment: Experiment) -> Iterator[list]:
+def judgment_rows(experiment: Experiment, *, neutralise: bool = True) -> Iterator[list]:
     """One row per (pair, reviewer, dimension), ordered by pair, reviewer, dimension.
 
     `excluded` says whether the owner excluded the reviewer from the results (their
@@ -53,38 +57,59 @@ def judgment_rows(experiment: Experiment) -> Iterator[list]:
             "strength",
         )
     )
-    last_key, submitted_text, seconds = None, "", 0.0
+    cell = neutralise_cell if neutralise else _as_is
+    last_key, names = None, {}
+    slug = cell(experiment.slug)
     for (
         pair_id, reviewer, dimension, model_a, model_b, left_is_a,
         choice, submitted_at, shown_at, rationale, strength,
     ) in judgments.iterator(chunk_size=10_000):  # fmt: skip
         # The rows of one assignment (one per dimension) come together: work out what
         # they share once.
+        # Every text cell is neutralised here, once per assignment where it can be, so
+        # the rows go to the CSV writer as they are (stream_csv(..., neutralised=True)).
         if (pair_id, reviewer) != last_key:
             last_key = (pair_id, reviewer)
             left_model = "" if left_is_a is None else (model_a if left_is_a else model_b)
-            submitted_text = submitted_at.isoformat()
-            seconds = round((submitted_at - shown_at).total_seconds(), 3)
+            shared = [
+                cell(pair_id), cell(reviewer), cell(model_a),
+                cell(model_b), cell(left_model),
+            ]  # fmt: skip
+            tail = [
+                submitted_at.isoformat(),
+                round((submitted_at - shown_at).total_seconds(), 3),
+                cell(rationale),
+            ]
             excluded_text = "true" if reviewer in excluded else "false"
-        if choice == Judgment.Choice.TIE:
-            screen, winner = "tie", "tie"
-        else:
-            winner = model_a if choice == Judgment.Choice.A else model_b
-            screen = "" if not left_model else ("left" if winner == left_model else "right")
+            winners = {
+                Judgment.Choice.A: shared[2],
+                Judgment.Choice.B: shared[3],
+                Judgment.Choice.TIE: "tie",
+            }
+            sides = {
+                Judgment.Choice.TIE: "tie",
+                Judgment.Choice.A: "" if left_is_a is None else ("left" if left_is_a else "right"),
+                Judgment.Choice.B: "" if left_is_a is None else ("right" if left_is_a else "left"),
+            }
+        if dimension not in names:
+            names[dimension] = cell(dimension)
         yield [
-            experiment.slug, pair_id, reviewer, dimension, model_a, model_b, left_model,
-            screen, winner, submitted_text, seconds, rationale, strength, excluded_text,
+            slug, *shared[:2], names[dimension], *shared[2:], sides[choice], winners[choice],
+            *tail, strength, excluded_text,
         ]  # fmt: skip
 
 
-def stream_csv(header: list[str], rows: Iterable[list], batch: int = 2000) -> Iterator[str]:
+def stream_csv(
+    header: list[str], rows: Iterable[list], batch: int = 2000, *, neutralised: bool = False
+) -> Iterator[str]:
     """CSV text in chunks of `batch` rows: one small string per row would make the
-    response (and the socket) handle a million pieces."""
+    response (and the socket) handle a million pieces. Cells are neutralised here unless
+    the rows come `neutralised` already."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)
     for n, row in enumerate(rows, start=1):
-        writer.writerow([neutralise_cell(cell) for cell in row])
+        writer.writerow(row if neutralised else [neutralise_cell(cell) for cell in row])
         if n % batch == 0:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -102,7 +127,8 @@ def write_judgments_csv(experiment: Experiment, out) -> int:
             counted += 1
             yield row
 
-    for chunk in stream_csv(JUDGMENT_COLUMNS, counting(judgment_rows(experiment))):
+    rows = counting(judgment_rows(experiment))
+    for chunk in stream_csv(JUDGMENT_COLUMNS, rows, neutralised=True):
         out.write(chunk)
     return counted
 

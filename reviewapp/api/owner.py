@@ -479,14 +479,14 @@ def judgments_csv(request, slug: str = Slug) -> HttpResponse:
     """The judgments export, streamed (the same CSV as the export on the experiment page)."""
     experiment = owned(request, slug)
     return _export(
-        stream_csv(JUDGMENT_COLUMNS, judgment_rows(experiment)),
+        stream_csv(JUDGMENT_COLUMNS, judgment_rows(experiment), neutralised=True),
         "text/csv; charset=utf-8",
         f"{experiment.slug}-judgments.csv",
     )
 
 
 def judgment_lines(experiment):
-    for row in judgment_rows(experiment):
+    for row in judgment_rows(experiment, neutralise=False):
         record = dict(zip(JUDGMENT_COLUMNS, row, strict=True))
         record["excluded"] = record["excluded"] == "true"
         yield json.dumps(record, ensure_ascii=False) + "\n"

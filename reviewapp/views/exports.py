@@ -17,7 +17,7 @@ from ..exports import (
 def judgments_csv(request, slug):
     experiment = get_experiment_for_owner(request.user, slug)
     response = StreamingHttpResponse(
-        stream_csv(JUDGMENT_COLUMNS, judgment_rows(experiment)),
+        stream_csv(JUDGMENT_COLUMNS, judgment_rows(experiment), neutralised=True),
         content_type="text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = f'attachment; filename="{experiment.slug}-judgments.csv"'
