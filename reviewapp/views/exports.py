@@ -12,25 +12,25 @@ from ..exports import (
 )
 
 
+def csv_download(chunks, filename: str) -> StreamingHttpResponse:
+    """A streamed CSV attachment (the chunks come from exports.stream_csv)."""
+    response = StreamingHttpResponse(chunks, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
 @login_required
 @require_GET
 def judgments_csv(request, slug):
     experiment = get_experiment_for_owner(request.user, slug)
-    response = StreamingHttpResponse(
-        stream_csv(JUDGMENT_COLUMNS, judgment_rows(experiment), neutralised=True),
-        content_type="text/csv; charset=utf-8",
-    )
-    response["Content-Disposition"] = f'attachment; filename="{experiment.slug}-judgments.csv"'
-    return response
+    rows = judgment_rows(experiment)
+    chunks = stream_csv(JUDGMENT_COLUMNS, rows, neutralised=True)
+    return csv_download(chunks, f"{experiment.slug}-judgments.csv")
 
 
 @login_required
 @require_GET
 def assignments_csv(request, slug):
     experiment = get_experiment_for_owner(request.user, slug)
-    response = StreamingHttpResponse(
-        stream_csv(ASSIGNMENT_COLUMNS, assignment_rows(experiment)),
-        content_type="text/csv; charset=utf-8",
-    )
-    response["Content-Disposition"] = f'attachment; filename="{experiment.slug}-assignments.csv"'
-    return response
+    chunks = stream_csv(ASSIGNMENT_COLUMNS, assignment_rows(experiment))
+    return csv_download(chunks, f"{experiment.slug}-assignments.csv")

@@ -3,7 +3,7 @@
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
@@ -14,6 +14,7 @@ from ..exports import stream_csv
 from ..models import Membership
 from ..plots import forest_plot, ratings_plot
 from ..results import compute_results, format_p, result_table, strength_word
+from .exports import csv_download
 
 
 def _pct(value, digits: int = 0) -> str:
@@ -204,10 +205,4 @@ def results_csv(request, slug):
         return HttpResponseBadRequest(f"table must be one of {', '.join(RESULT_TABLES)}")
     results = compute_results(experiment, include_automatic=request.GET.get("automatic") == "1")
     header, rows = result_table(results, table)
-    response = StreamingHttpResponse(
-        stream_csv(header, rows), content_type="text/csv; charset=utf-8"
-    )
-    response["Content-Disposition"] = (
-        f'attachment; filename="{experiment.slug}-results-{table}.csv"'
-    )
-    return response
+    return csv_download(stream_csv(header, rows), f"{experiment.slug}-results-{table}.csv")
