@@ -7,7 +7,7 @@ so the cost in Python does not grow with the number of judgments (bench/bench_re
 
 `compute_results(experiment)` returns one plain dict (the JSON of results.json, the
 results page and the `results` command all use it); the definitions are in
-docs-results.md and the statistics themselves in stats.py.
+the README ("Results") and the statistics themselves in stats.py.
 
 Which judgments count: those of submitted assignments whose reviewer is not excluded
 (`Membership.excluded`) and, unless asked, not an automatic judge (`Membership.kind`).
@@ -810,7 +810,7 @@ def headline_pair(dimension: dict, baseline: str | None) -> dict | None:
 
 
 def verdict(results: dict) -> str:
-    """One sentence on the first dimension with judgments (see docs-results.md)."""
+    """One sentence on the first dimension with judgments (see the README, "Results")."""
     dimension_name = next(
         (name for name, d in results["dimensions"].items() if d["n_judgments"]), None
     )

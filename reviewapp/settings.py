@@ -4,7 +4,7 @@ DATABASE_URL   postgres://user@host:5432/name (default: sqlite file db.sqlite3 i
 SECRET_KEY     required unless DEBUG is on
 DEBUG          "1"/"true" for development (default: off)
 ALLOWED_HOSTS  comma-separated (default with DEBUG: localhost, 127.0.0.1)
-Production serving (docs-serving.md): SECURE_SSL_REDIRECT, SECURE_HSTS_SECONDS,
+Production serving (README, "Serving in production"): SECURE_SSL_REDIRECT, SECURE_HSTS_SECONDS,
 SECURE_HSTS_INCLUDE_SUBDOMAINS, SECURE_HSTS_PRELOAD, TRUST_X_FORWARDED_PROTO,
 CSRF_TRUSTED_ORIGINS, STATIC_ROOT, CONN_MAX_AGE, SECURE_COOKIES.
 """

@@ -3,7 +3,7 @@
 Every data endpoint needs `Authorization: Bearer <token>` (tokens.py) and grants what the
 token's user may do on the web pages; session cookies are not accepted, so no CSRF token is
 needed either. The OpenAPI schema is served at /api/openapi.json, its browsable docs at
-/api/docs. Errors: see errors.py (and docs-api.md).
+/api/docs. Errors: see errors.py (and the README, "JSON API").
 """
 
 from django.urls import path

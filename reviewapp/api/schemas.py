@@ -181,7 +181,7 @@ class NewReviewerOut(ReviewerOut):
 
 
 class ResultsOut(Schema):
-    """The results JSON (docs-results.md); only the top level is spelled out here."""
+    """The results JSON (README, "Results"); only the top level is spelled out here."""
 
     model_config = ConfigDict(extra="allow")
 
