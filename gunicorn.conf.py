@@ -1,8 +1,8 @@
 """gunicorn for reviewapp: `gunicorn -c gunicorn.conf.py reviewapp.wsgi`.
 
 Chosen by measurement on the reference machine (2 cores, PostgreSQL on the same box;
-bench/bench_review_loop.py, figures in the README, "Serving in production"). Every value can be changed
-from the environment without editing this file.
+bench/bench_review_loop.py, figures in the README, "Serving in production"). Every value
+can be changed from the environment without editing this file.
 
 GUNICORN_BIND      address to listen on (default 127.0.0.1:8000; PORT alone also works)
 WEB_CONCURRENCY    worker processes (default 4)
