@@ -340,3 +340,18 @@ def skip_assignment(assignment: Assignment) -> bool:
         locked.save(update_fields=["status"])
         Pair.objects.filter(pk=locked.pair_id).update(slots_taken=F("slots_taken") - 1)
     return True
+
+
+def next_assignment_within_quota(membership, now: datetime | None = None):
+    """next_assignment for a member, or None once their quota (invite links) is met.
+
+    The one place the quota is checked, for the review page and the API alike."""
+    if membership.quota is not None:
+        done = Assignment.objects.filter(
+            experiment_id=membership.experiment_id,
+            reviewer_id=membership.user_id,
+            status=Assignment.Status.SUBMITTED,
+        ).count()
+        if done >= membership.quota:
+            return None
+    return next_assignment(membership.experiment, membership.user, now)

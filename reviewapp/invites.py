@@ -7,13 +7,12 @@ The same participant coming back is the same reviewer: one Membership per
 """
 
 import hashlib
-from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .models import Assignment, InviteLink, Membership
+from .models import InviteLink, Membership
 
 # URL parameters that carry the participant's id, in order of preference.
 PARTICIPANT_PARAMS = ("PROLIFIC_PID", "workerId", "participant", "participant_id", "pid")
@@ -91,24 +90,3 @@ def join_via_invite(link: InviteLink, participant_id: str, platform_data: dict) 
         return Membership.objects.get(
             experiment_id=link.experiment_id, participant_id=participant_id
         )
-
-
-@dataclass(frozen=True)
-class QuotaState:
-    done: int
-    quota: int | None
-
-    @property
-    def reached(self) -> bool:
-        return self.quota is not None and self.done >= self.quota
-
-
-def quota_state(membership: Membership | None) -> QuotaState:
-    if membership is None:
-        return QuotaState(0, None)
-    done = Assignment.objects.filter(
-        experiment_id=membership.experiment_id,
-        reviewer_id=membership.user_id,
-        status=Assignment.Status.SUBMITTED,
-    ).count()
-    return QuotaState(done, membership.quota)

@@ -10,8 +10,7 @@ from django.http import HttpResponse
 from ninja import Path, Router
 
 from ..access import get_membership_for_reviewer
-from ..assignment import next_assignment, reviewer_progress, skip_assignment
-from ..invites import quota_state
+from ..assignment import next_assignment_within_quota, reviewer_progress, skip_assignment
 from ..judgments import Answer, record_submission
 from ..models import Assignment, Experiment, Membership
 from .errors import ApiError, errors
@@ -45,10 +44,7 @@ def review_next(request, slug: str = Slug):
     one. 204 when nothing is left for you (or your quota is met)."""
     membership = open_membership(request, slug)
     experiment, reviewer = membership.experiment, request.auth
-    # As the review page does (views.review.next_pair_for).
-    if membership.quota is not None and quota_state(membership).reached:
-        return HttpResponse(status=204)
-    assignment = next_assignment(experiment, reviewer)
+    assignment = next_assignment_within_quota(membership)
     if assignment is None:
         return HttpResponse(status=204)
     pair = assignment.pair

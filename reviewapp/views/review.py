@@ -12,10 +12,9 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from ..access import experiments_for_reviewer, get_membership_for_reviewer
-from ..assignment import next_assignment, reviewer_progress, skip_assignment
-from ..invites import quota_state
+from ..assignment import next_assignment_within_quota, reviewer_progress, skip_assignment
 from ..judgments import Answer, SubmissionRefused, record_submission, validate_answers
-from ..models import Assignment, Experiment, Membership
+from ..models import Assignment, Experiment
 from ..rendering import render_markdown
 
 
@@ -53,13 +52,6 @@ def parse_answers(post, dimensions) -> dict[int, Answer]:
         choice, _, strength = raw.partition(":")
         answers[dimension.pk] = Answer(choice=choice, strength=strength)
     return answers
-
-
-def next_pair_for(membership: Membership):
-    """The next assignment, or None when nothing is left or the reviewer's quota is met."""
-    if membership.quota is not None and quota_state(membership).reached:
-        return None
-    return next_assignment(membership.experiment, membership.user)
 
 
 def completion_of(membership) -> dict | None:
@@ -140,7 +132,7 @@ def review_pair(request, slug):
     if not experiment.is_open:
         return render_pair(request, experiment, closed_context(experiment))
     dimensions = list(experiment.dimensions.all())
-    assignment = next_pair_for(membership)
+    assignment = next_assignment_within_quota(membership)
     return render_pair(request, experiment, pair_context(membership, dimensions, assignment))
 
 
@@ -180,7 +172,7 @@ def submit_pair(request, slug, assignment_id):
         notice = str(refused)
     if not request.htmx:
         return redirect("review-pair", experiment.slug)
-    assignment = next_pair_for(membership)
+    assignment = next_assignment_within_quota(membership)
     context = pair_context(membership, dimensions, assignment, notice=notice)
     return render_pair(request, experiment, context)
 
@@ -202,5 +194,5 @@ def skip_pair(request, slug, assignment_id):
     if not experiment.is_open:
         return render_pair(request, experiment, closed_context(experiment))
     dimensions = list(experiment.dimensions.all())
-    context = pair_context(membership, dimensions, next_pair_for(membership))
+    context = pair_context(membership, dimensions, next_assignment_within_quota(membership))
     return render_pair(request, experiment, context)

@@ -1,9 +1,9 @@
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from reviewapp.exports import write_judgments_csv
-from reviewapp.models import Experiment
+from reviewapp.management.lookup import experiment_or_error
 
 
 class Command(BaseCommand):
@@ -14,10 +14,7 @@ class Command(BaseCommand):
         parser.add_argument("-o", "--output", help="File to write (default: standard output).")
 
     def handle(self, *args, **opts):
-        try:
-            experiment = Experiment.objects.get(slug=opts["experiment"])
-        except Experiment.DoesNotExist:
-            raise CommandError(f"No experiment with slug {opts['experiment']!r}.") from None
+        experiment = experiment_or_error(opts["experiment"])
         if opts["output"]:
             with open(opts["output"], "w", newline="", encoding="utf-8") as out:
                 rows = write_judgments_csv(experiment, out)

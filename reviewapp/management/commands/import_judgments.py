@@ -3,7 +3,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from reviewapp.judgment_import import JudgmentImportError, import_judgments
-from reviewapp.models import Experiment, Membership
+from reviewapp.management.lookup import experiment_or_error
+from reviewapp.models import Membership
 
 
 class Command(BaseCommand):
@@ -25,10 +26,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **opts):
-        try:
-            experiment = Experiment.objects.get(slug=opts["experiment"])
-        except Experiment.DoesNotExist:
-            raise CommandError(f"No experiment with slug {opts['experiment']!r}.") from None
+        experiment = experiment_or_error(opts["experiment"])
         path = opts["file"]
         if not path.is_file():
             raise CommandError(f"No such file: {path}")

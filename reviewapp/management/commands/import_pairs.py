@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from reviewapp.models import Experiment
+from reviewapp.management.lookup import experiment_or_error
 from reviewapp.uploads import PAIRINGS, UploadError, import_upload, preview_upload
 
 
@@ -27,10 +27,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **opts):
-        try:
-            experiment = Experiment.objects.get(slug=opts["experiment"])
-        except Experiment.DoesNotExist:
-            raise CommandError(f"No experiment with slug {opts['experiment']!r}.") from None
+        experiment = experiment_or_error(opts["experiment"])
         path = opts["file"]
         if not path.is_file():
             raise CommandError(f"No such file: {path}")

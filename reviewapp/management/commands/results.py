@@ -5,7 +5,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from reviewapp.exports import neutralise_cell
-from reviewapp.models import Experiment
+from reviewapp.management.lookup import experiment_or_error
 from reviewapp.results import RESULT_TABLES, compute_results, result_table
 
 
@@ -38,10 +38,7 @@ class Command(BaseCommand):
         parser.add_argument("-o", "--output", help="File to write (default: standard output).")
 
     def handle(self, *args, **opts):
-        try:
-            experiment = Experiment.objects.get(slug=opts["experiment"])
-        except Experiment.DoesNotExist:
-            raise CommandError(f"No experiment with slug {opts['experiment']!r}.") from None
+        experiment = experiment_or_error(opts["experiment"])
         if opts["resamples"] < 0:
             raise CommandError("--resamples must be >= 0.")
         results = compute_results(
