@@ -3,10 +3,21 @@
 Anything a user may not see answers 404, so guessing slugs or ids reveals nothing.
 """
 
-from django.db.models import Q
+from django.db.models import IntegerField, OuterRef, Q, Subquery
 from django.http import Http404
 
-from .models import Experiment, Membership
+from .models import Assignment, Experiment, Membership
+
+
+class CountOf(Subquery):
+    """COUNT(*) of a correlated queryset as an annotation (0, not NULL, when empty)."""
+
+    template = "(SELECT COUNT(*) FROM (%(subquery)s) AS counted)"
+    output_field = IntegerField()
+
+
+def count_of(queryset) -> CountOf:
+    return CountOf(queryset.order_by().values("pk"))
 
 
 def can_own_experiments(user) -> bool:
@@ -43,10 +54,22 @@ def get_experiment_for_reviewer(user, slug: str) -> Experiment:
 
 
 def get_membership_for_reviewer(user, slug: str) -> Membership:
-    """The reviewer's place in the experiment, with the experiment, in one query."""
+    """The reviewer's place in the experiment, in one query: with the experiment, the
+    invite, and the counts the progress bar needs (`done`: pairs this reviewer submitted;
+    `n_reviewers`: members of the experiment)."""
+    submitted = Assignment.objects.filter(
+        experiment=OuterRef("experiment_id"),
+        reviewer=OuterRef("user_id"),
+        status=Assignment.Status.SUBMITTED,
+    )
+    members = Membership.objects.filter(experiment=OuterRef("experiment_id"))
     try:
-        return Membership.objects.select_related("experiment", "invite").get(
-            experiment__slug=slug, user=user
+        membership = (
+            Membership.objects.select_related("experiment", "invite")
+            .annotate(done=count_of(submitted), n_reviewers=count_of(members))
+            .get(experiment__slug=slug, user=user)
         )
     except Membership.DoesNotExist:
         raise Http404("No such experiment.") from None
+    membership.user = user  # already loaded: spare the query
+    return membership

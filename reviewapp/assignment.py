@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
@@ -52,22 +52,29 @@ def lease_length() -> timedelta:
 
 
 def release_expired_leases(experiment: Experiment, now: datetime | None = None) -> int:
-    """Free the slots of assignments shown longer ago than the lease. Returns how many.
-
-    Its own short transaction. Assignments being submitted right now are locked by
-    record_submission and skipped (SKIP LOCKED); pairs are updated in id order, so two
-    concurrent releases can never wait on each other in a cycle.
-    """
+    """Free the slots of assignments shown longer ago than the lease. Returns how many."""
     now = now or timezone.now()
-    stale = Assignment.objects.filter(
+    if not _stale_leases(experiment, now).exists():
+        return 0
+    return _release(experiment, now)
+
+
+def _stale_leases(experiment: Experiment, now: datetime):
+    return Assignment.objects.filter(
         experiment=experiment, status=Assignment.Status.SHOWN, shown_at__lt=now - lease_length()
     )
-    # Called on every next_assignment: one indexed read when nothing has expired (the
-    # usual case) instead of a transaction of three round trips.
-    if not stale.exists():
-        return 0
+
+
+def _release(experiment: Experiment, now: datetime) -> int:
+    """Its own (sub)transaction. Assignments being submitted right now are locked by
+    record_submission and skipped (SKIP LOCKED); pairs are updated in id order, so two
+    concurrent releases can never wait on each other in a cycle."""
     with transaction.atomic():
-        expired = list(stale.select_for_update(skip_locked=True).values_list("pk", "pair_id"))
+        expired = list(
+            _stale_leases(experiment, now)
+            .select_for_update(skip_locked=True)
+            .values_list("pk", "pair_id")
+        )
         if not expired:
             return 0
         Assignment.objects.filter(pk__in=[pk for pk, _ in expired]).update(
@@ -125,25 +132,93 @@ def _candidates(experiment: Experiment, reviewer):
     ).exclude(pk__in=already_seen)
 
 
-def _window(experiment: Experiment, reviewer) -> list[int]:
-    """Up to WINDOW candidate pair ids at the lowest slot level, in index order from a
-    reproducible per-(reviewer, level) starting point, wrapping around at the end.
+# The next pair in one statement (one round trip instead of four): the lowest slot level
+# among the reviewer's candidates, WINDOW pairs of that level in index order from the
+# reviewer's starting point for the level (wrapping around at the end), and of those
+# the free one with the smallest shuffle key XOR the reviewer's mask, locked. The CASE
+# maps each level to the reviewer's seeded starting point for it. Every part walks the
+# pair_queue index and stops early, so the cost does not grow with the number of pairs
+# (sorting every candidate by the reviewer's key took ~6 ms at 10k pairs, ~30 ms at
+# 100k). NOT IN, not NOT EXISTS: PostgreSQL runs it as one hashed subplan over the
+# reviewer's own assignments, whatever the table statistics say.
+NEXT_PAIR_SQL = """
+WITH seen AS (
+    SELECT pair_id FROM reviewapp_assignment
+    WHERE experiment_id = %(experiment)s AND reviewer_id = %(reviewer)s
+), lowest AS (
+    SELECT slots_taken AS level FROM reviewapp_pair
+    WHERE experiment_id = %(experiment)s AND NOT is_gold AND slots_taken < %(k)s
+      AND id NOT IN (SELECT pair_id FROM seen)
+    ORDER BY slots_taken LIMIT 1
+), origin AS (
+    SELECT level, CASE level {starts} END AS key FROM lowest
+), nearby AS (
+    SELECT id FROM (
+        SELECT 0 AS part, id, shuffle_key FROM (
+            SELECT p.id, p.shuffle_key FROM reviewapp_pair p
+            WHERE p.experiment_id = %(experiment)s AND NOT p.is_gold
+              AND p.slots_taken = (SELECT level FROM origin)
+              AND p.shuffle_key >= (SELECT key FROM origin)
+              AND p.id NOT IN (SELECT pair_id FROM seen)
+            ORDER BY p.shuffle_key LIMIT %(window)s
+        ) AS from_origin
+        UNION ALL
+        SELECT 1 AS part, id, shuffle_key FROM (
+            SELECT p.id, p.shuffle_key FROM reviewapp_pair p
+            WHERE p.experiment_id = %(experiment)s AND NOT p.is_gold
+              AND p.slots_taken = (SELECT level FROM origin)
+              AND p.shuffle_key < (SELECT key FROM origin)
+              AND p.id NOT IN (SELECT pair_id FROM seen)
+            ORDER BY p.shuffle_key LIMIT %(window)s
+        ) AS wrapped
+    ) AS both_parts
+    ORDER BY part, shuffle_key LIMIT %(window)s
+)
+SELECT {columns} FROM reviewapp_pair p
+WHERE p.id IN (SELECT id FROM nearby) AND p.slots_taken < %(k)s
+ORDER BY (p.shuffle_key | %(mask)s) - (p.shuffle_key & %(mask)s), p.id
+LIMIT 1 {lock}
+"""
 
-    Every query here walks the (experiment, slots_taken, shuffle_key) index and stops
-    early, so the cost does not grow with the number of pairs (sorting every candidate
-    by the reviewer's key took ~6 ms at 10k pairs and ~30 ms at 100k)."""
-    candidates = _candidates(experiment, reviewer)
-    level = candidates.order_by("slots_taken").values_list("slots_taken", flat=True).first()
-    if level is None:
-        return []
-    start = seeded_bits(experiment.seed, "start", reviewer.pk, level)
-    at_level = candidates.filter(slots_taken=level).order_by("shuffle_key")
-    ids = list(at_level.filter(shuffle_key__gte=start).values_list("pk", flat=True)[:WINDOW])
-    if len(ids) < WINDOW:
-        ids += at_level.filter(shuffle_key__lt=start).values_list("pk", flat=True)[
-            : WINDOW - len(ids)
-        ]
-    return ids
+
+def _pair_from_row(row) -> Pair:
+    return Pair.from_db(connection.alias, [f.attname for f in Pair._meta.concrete_fields], row)
+
+
+def _pair_columns() -> str:
+    return ", ".join(f"p.{connection.ops.quote_name(f.column)}" for f in Pair._meta.concrete_fields)
+
+
+def _lock_clause(postgres_clause: str) -> str:
+    """Row locks exist on PostgreSQL; on SQLite the transaction holds the write lock."""
+    return postgres_clause if connection.features.has_select_for_update else ""
+
+
+def _lock_window_pair(experiment: Experiment, reviewer) -> Pair | None:
+    """Lock and return the pair from the reviewer's window (NEXT_PAIR_SQL), or None when
+    the window is empty or every pair in it is being taken by somebody else."""
+    k = experiment.reviews_per_pair
+    starts = " ".join(
+        f"WHEN {level} THEN %(start{level})s" for level in range(k)
+    )  # levels are ints
+    params = {
+        "experiment": experiment.pk,
+        "reviewer": reviewer.pk,
+        "k": k,
+        "window": WINDOW,
+        "mask": reviewer_mask(experiment.seed, reviewer.pk),
+    }
+    params |= {
+        f"start{level}": seeded_bits(experiment.seed, "start", reviewer.pk, level)
+        for level in range(k)
+    }
+    sql = NEXT_PAIR_SQL.format(
+        starts=starts, columns=_pair_columns(), lock=_lock_clause("FOR UPDATE OF p SKIP LOCKED")
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else _pair_from_row(row)
 
 
 def _lock_next_pair(experiment: Experiment, reviewer, wait_for: int | None) -> Pair | None:
@@ -155,7 +230,6 @@ def _lock_next_pair(experiment: Experiment, reviewer, wait_for: int | None) -> P
     one row `wait_for` (see next_assignment). A row lock re-checks
     `slots_taken < reviews_per_pair` on the newest row version.
     """
-    k = experiment.reviews_per_pair
     if wait_for is not None:
         waited = (
             _candidates(experiment, reviewer)
@@ -165,23 +239,14 @@ def _lock_next_pair(experiment: Experiment, reviewer, wait_for: int | None) -> P
         )
         if waited is not None:
             return waited
-    mask = reviewer_mask(experiment.seed, reviewer.pk)
-    window = _window(experiment, reviewer)
-    if not window:
-        return None
-    locked = (
-        Pair.objects.filter(pk__in=window, slots_taken__lt=k)
-        .annotate(order_key=_xor_key(mask))
-        .order_by("order_key", "pk")
-        .select_for_update(skip_locked=True, of=("self",))
-        .first()
-    )
+    locked = _lock_window_pair(experiment, reviewer)
     if locked is not None:
         return locked
-    # The whole window is being taken by others: the exact order over every candidate.
+    # The whole window is being taken by others (or empty): the exact order over every
+    # candidate.
     return (
         _candidates(experiment, reviewer)
-        .annotate(order_key=_xor_key(mask))
+        .annotate(order_key=_xor_key(reviewer_mask(experiment.seed, reviewer.pk)))
         .order_by("slots_taken", "order_key", "pk")
         .select_for_update(skip_locked=True, of=("self",))
         .first()
@@ -194,14 +259,45 @@ def _lock_next_pair(experiment: Experiment, reviewer, wait_for: int | None) -> P
 MAX_ROUNDS = 50
 
 
+def _lock_reviewer(experiment: Experiment, reviewer, now: datetime) -> tuple[int | None, bool]:
+    """Lock the reviewer's user row (FOR NO KEY UPDATE) for this transaction, then read
+    the id of their live shown assignment, if any, and whether any lease in the
+    experiment has run out. Two statements: under READ COMMITTED a statement's snapshot
+    is taken when it starts, so a read in the locking statement itself would miss the
+    assignment that the request it waited for has just committed."""
+    user_table = connection.ops.quote_name(get_user_model()._meta.db_table)
+    cutoff = connection.ops.adapt_datetimefield_value(now - lease_length())
+    with connection.cursor() as cursor:
+        if connection.features.has_select_for_update:
+            cursor.execute(
+                f"SELECT 1 FROM {user_table} WHERE id = %s FOR NO KEY UPDATE", [reviewer.pk]
+            )
+        cursor.execute(
+            """
+            SELECT
+                (SELECT a.id FROM reviewapp_assignment a
+                 WHERE a.experiment_id = %(experiment)s AND a.reviewer_id = %(reviewer)s
+                   AND a.status = 'shown' AND a.shown_at >= %(cutoff)s
+                 ORDER BY a.shown_at LIMIT 1),
+                EXISTS (SELECT 1 FROM reviewapp_assignment s
+                 WHERE s.experiment_id = %(experiment)s AND s.status = 'shown'
+                   AND s.shown_at < %(cutoff)s)
+            """,
+            {"experiment": experiment.pk, "reviewer": reviewer.pk, "cutoff": cutoff},
+        )
+        current_id, stale = cursor.fetchone()
+    return current_id, bool(stale)
+
+
 def next_assignment(experiment: Experiment, reviewer, now: datetime | None = None):
     """The reviewer's current assignment, or a newly taken one, or None when nothing is left.
 
-    Expired leases are released first (a separate short transaction); then taking the
-    pair is one short transaction:
+    Taking the pair is one short transaction:
     - the reviewer's own user row is locked (FOR NO KEY UPDATE), so a double click or two
       tabs of one reviewer queue behind each other and get the same assignment, while
       other reviewers pass freely;
+    - expired leases anywhere in the experiment are released first (a subtransaction,
+      only when there are any);
     - the candidate pair is locked with FOR UPDATE SKIP LOCKED, so concurrent reviewers
       each take a different row instead of queueing on the same one;
     - the unique (pair, reviewer) constraint and the slot count re-checked under the
@@ -215,20 +311,15 @@ def next_assignment(experiment: Experiment, reviewer, now: datetime | None = Non
     (transaction_mode IMMEDIATE) and simply serialises.
     """
     now = now or timezone.now()
-    release_expired_leases(experiment, now)
     wait_for = None
     for _round in range(MAX_ROUNDS):
         try:
             with transaction.atomic():
-                list(
-                    get_user_model()
-                    .objects.select_for_update(no_key=True)
-                    .filter(pk=reviewer.pk)
-                    .values_list("pk", flat=True)
-                )
-                existing = current_assignment(experiment, reviewer, now)
-                if existing is not None:
-                    return existing
+                current_id, stale = _lock_reviewer(experiment, reviewer, now)
+                if current_id is not None:
+                    return Assignment.objects.select_related("pair").get(pk=current_id)
+                if stale:
+                    _release(experiment, now)
                 pair = _lock_next_pair(experiment, reviewer, wait_for)
                 if pair is not None:
                     gold = _gold_pair_due(experiment, reviewer)
@@ -253,7 +344,7 @@ def _gold_pair_due(experiment: Experiment, reviewer) -> Pair | None:
     while regular pairs remain (the caller holds one), so the queue never ends in gold.
     They look exactly like other pairs and have no slot limit: every reviewer may get them.
     """
-    if experiment.gold_rate <= 0:
+    if experiment.gold_rate <= 0 or experiment.gold_pair_count == 0:
         return None
     assignments = Assignment.objects.filter(experiment=experiment, reviewer=reviewer)
     candidate = (
@@ -274,15 +365,37 @@ def _gold_pair_due(experiment: Experiment, reviewer) -> Pair | None:
 
 
 def _take(experiment: Experiment, reviewer, pair: Pair, now: datetime) -> Assignment:
-    assignment = Assignment.objects.create(
+    """Record the assignment and count its slot (two plain statements: this runs on every
+    new pair a reviewer sees)."""
+    left_is_a = left_is_a_for(experiment.seed, reviewer.pk, pair.external_id)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO reviewapp_assignment"
+            " (experiment_id, pair_id, reviewer_id, left_is_a, status, shown_at, rationale)"
+            " VALUES (%s, %s, %s, %s, %s, %s, '') RETURNING id",
+            [
+                experiment.pk,
+                pair.pk,
+                reviewer.pk,
+                left_is_a,
+                Assignment.Status.SHOWN,
+                connection.ops.adapt_datetimefield_value(now),
+            ],
+        )
+        (assignment_id,) = cursor.fetchone()
+        cursor.execute(
+            "UPDATE reviewapp_pair SET slots_taken = slots_taken + 1 WHERE id = %s", [pair.pk]
+        )
+    pair.slots_taken += 1
+    return Assignment(
+        id=assignment_id,
         experiment=experiment,
         pair=pair,
         reviewer=reviewer,
-        left_is_a=left_is_a_for(experiment.seed, reviewer.pk, pair.external_id),
+        left_is_a=left_is_a,
+        status=Assignment.Status.SHOWN,
         shown_at=now,
     )
-    Pair.objects.filter(pk=pair.pk).update(slots_taken=F("slots_taken") + 1)
-    return assignment
 
 
 @dataclass(frozen=True)
@@ -301,33 +414,36 @@ class Progress:
 def reviewer_progress(
     experiment: Experiment, reviewer, *, count_remaining: bool = True
 ) -> Progress:
-    """Done pairs against this reviewer's share of the work.
+    """Done pairs against this reviewer's share of the work (see progress_from_counts).
 
-    The share splits pairs x reviews_per_pair evenly over the invited reviewers,
-    but one reviewer can never do more than every pair once. Counting the pairs still
-    open to the reviewer reads every pair of the experiment; the review screen, which
-    does not show it, skips it (`remaining_for_reviewer` is then None)."""
+    Counting the pairs still open to the reviewer reads every pair of the experiment;
+    the review screen, which does not show it, skips it (`remaining_for_reviewer` is
+    then None)."""
+    remaining = None
     if count_remaining:
-        # Both pair counts in one pass over the experiment's pairs.
         seen = Assignment.objects.filter(experiment=experiment, reviewer=reviewer).values("pair_id")
-        counts = Pair.objects.filter(experiment=experiment, is_gold=False).aggregate(
-            total=Count("pk"),
-            remaining=Count(
-                "pk", filter=Q(slots_taken__lt=experiment.reviews_per_pair) & ~Q(pk__in=seen)
-            ),
+        remaining = (
+            Pair.objects.filter(
+                experiment=experiment, is_gold=False, slots_taken__lt=experiment.reviews_per_pair
+            )
+            .exclude(pk__in=seen)
+            .count()
         )
-    else:
-        counts = {
-            "total": Pair.objects.filter(experiment=experiment, is_gold=False).count(),
-            "remaining": None,
-        }
-    n_pairs = counts["total"]
-    n_reviewers = max(experiment.reviewers.count(), experiment.reviews_per_pair, 1)
-    share = min(n_pairs, -(-n_pairs * experiment.reviews_per_pair // n_reviewers))
     done = Assignment.objects.filter(
         experiment=experiment, reviewer=reviewer, status=Assignment.Status.SUBMITTED
     ).count()
-    return Progress(done=done, share=max(share, done), remaining_for_reviewer=counts["remaining"])
+    return progress_from_counts(experiment, done, experiment.reviewers.count(), remaining)
+
+
+def progress_from_counts(
+    experiment: Experiment, done: int, n_reviewers: int, remaining: int | None = None
+) -> Progress:
+    """The share splits pairs x reviews_per_pair evenly over the invited reviewers, but
+    one reviewer can never do more than every pair once."""
+    n_pairs = experiment.pair_count
+    n_reviewers = max(n_reviewers, experiment.reviews_per_pair, 1)
+    share = min(n_pairs, -(-n_pairs * experiment.reviews_per_pair // n_reviewers))
+    return Progress(done=done, share=max(share, done), remaining_for_reviewer=remaining)
 
 
 def skip_assignment(assignment: Assignment) -> bool:

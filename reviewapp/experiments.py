@@ -3,9 +3,10 @@
 from collections.abc import Sequence
 
 from django.db import transaction
+from django.db.models import Count, Q
 from django.utils.text import slugify
 
-from .models import DEFAULT_DIMENSIONS, Dimension, Experiment
+from .models import DEFAULT_DIMENSIONS, Dimension, Experiment, Pair
 
 
 class DimensionError(ValueError):
@@ -79,3 +80,16 @@ def save_dimensions(experiment: Experiment, rows: Sequence[tuple[int | None, str
             Dimension.objects.create(experiment=experiment, name=name.strip(), position=position)
         else:
             Dimension.objects.filter(pk=pk).update(name=name.strip(), position=position)
+
+
+def recount_pairs(experiment: Experiment) -> None:
+    """Store the experiment's numbers of regular and gold pairs (pair_count,
+    gold_pair_count). Called by whatever adds or removes pairs (the upload stage, inside
+    its transaction)."""
+    counts = Pair.objects.filter(experiment=experiment).aggregate(
+        regular=Count("pk", filter=Q(is_gold=False)), gold=Count("pk", filter=Q(is_gold=True))
+    )
+    experiment.pair_count, experiment.gold_pair_count = counts["regular"], counts["gold"]
+    Experiment.objects.filter(pk=experiment.pk).update(
+        pair_count=counts["regular"], gold_pair_count=counts["gold"]
+    )

@@ -57,6 +57,10 @@ class Experiment(models.Model):
     too_fast_seconds = models.FloatField(
         default=5.0, help_text="Reviewers whose median seconds per pair is lower are flagged."
     )
+    # Regular and gold pairs, counted by the upload stage when an import commits, so the
+    # review screen does not count the experiment's pairs on every request.
+    pair_count = models.PositiveIntegerField(default=0, editable=False)
+    gold_pair_count = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

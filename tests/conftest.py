@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 
-from reviewapp.experiments import create_experiment
+from reviewapp.experiments import create_experiment, recount_pairs
 from reviewapp.models import Pair, pair_shuffle_key
 
 REQUIRE_ALL = os.environ.get("REVIEWAPP_REQUIRE_ALL") == "1"
@@ -56,6 +56,7 @@ def make_experiment(
         )
         for i in range(n_pairs)
     )
+    recount_pairs(experiment)
     return experiment
 
 

@@ -2,6 +2,7 @@
 
 import pytest
 
+from reviewapp.experiments import recount_pairs
 from reviewapp.models import Pair
 from reviewapp.uploads import UploadError, import_upload
 from tests.conftest import make_experiment
@@ -66,6 +67,7 @@ def make_gold(experiment, n_gold, answer="A"):
         )
         for i in range(n_gold)
     )  # fmt: skip
+    recount_pairs(experiment)
 
 
 @pytest.mark.django_db

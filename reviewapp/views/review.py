@@ -12,7 +12,12 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from ..access import experiments_for_reviewer, get_membership_for_reviewer
-from ..assignment import next_assignment_within_quota, reviewer_progress, skip_assignment
+from ..assignment import (
+    next_assignment_within_quota,
+    progress_from_counts,
+    reviewer_progress,
+    skip_assignment,
+)
 from ..judgments import Answer, SubmissionRefused, record_submission, validate_answers
 from ..models import Assignment, Experiment
 from ..rendering import render_markdown
@@ -66,7 +71,7 @@ def pair_context(
 ) -> dict:
     """Everything the review screen shows, and nothing else."""
     experiment = membership.experiment
-    progress = reviewer_progress(experiment, membership.user, count_remaining=False)
+    progress = progress_from_counts(experiment, membership.done, membership.n_reviewers)
     if membership.quota:
         progress = type(progress)(progress.done, membership.quota, None)
     context = {
@@ -162,7 +167,10 @@ def submit_pair(request, slug, assignment_id):
             # 200 even so: htmx does not swap error responses by default.
             return render_pair(request, experiment, context)
     try:
-        record_submission(assignment_id, request.user, answers, rationale, dimensions=dimensions)
+        outcome = record_submission(
+            assignment_id, request.user, answers, rationale, dimensions=dimensions
+        )
+        membership.done += not outcome.already_recorded  # counted before this submission
         notice = ""
     except SubmissionRefused as refused:
         if refused.code == "not_found":
