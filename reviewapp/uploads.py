@@ -37,6 +37,7 @@ from typing import Any, BinaryIO
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
+from .experiments import recount_pairs
 from .models import Experiment, Pair, pair_shuffle_key
 
 BATCH_SIZE = 2_000
@@ -213,7 +214,9 @@ def import_upload(
     _run(experiment, source, pairing, name, write=False, unchanged=unchanged)
     try:
         with transaction.atomic():
-            return _run(experiment, source, pairing, name, write=True, unchanged=unchanged)
+            result = _run(experiment, source, pairing, name, write=True, unchanged=unchanged)
+            recount_pairs(experiment)  # the review screen's progress reads the stored counts
+            return result
     except IntegrityError as exc:
         # Only reachable if pairs with the same ids were added between the two passes.
         message = "some of these pairs were added meanwhile by someone else; upload the file again"

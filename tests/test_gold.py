@@ -37,6 +37,26 @@ def test_gold_winner_and_per_dimension_columns(owner, tmp_path):
 
 
 @pytest.mark.django_db
+def test_an_import_stores_the_pair_counts_the_review_screen_reads(owner, reviewers, tmp_path):
+    from reviewapp.assignment import reviewer_progress
+
+    experiment = make_experiment(owner, status="open", reviews_per_pair=2)
+    experiment.reviewers.add(*reviewers)
+    rows = [f"n{i},p,x,o{i},y,q{i}," for i in range(5)] + ["g1,p,x,a,y,b,x"]
+    import_upload(experiment, write(tmp_path, f"{HEADER},gold_winner\n" + "\n".join(rows)))
+    experiment.refresh_from_db()
+    assert (experiment.pair_count, experiment.gold_pair_count) == (5, 1)
+    # 5 pairs x 2 reviews over 3 reviewers: a share of ceil(10 / 3) = 4 each.
+    assert reviewer_progress(experiment, reviewers[0]).share == 4
+    # A second file adds to the counts; a refused one leaves them as they were.
+    import_upload(experiment, write(tmp_path, f"{HEADER}\nn9,p,x,o,y,q\n", "more.csv"))
+    with pytest.raises(UploadError):
+        import_upload(experiment, write(tmp_path, f"{HEADER}\nbad,p,x,o,x,q\n", "bad.csv"))
+    experiment.refresh_from_db()
+    assert (experiment.pair_count, experiment.gold_pair_count) == (6, 1)
+
+
+@pytest.mark.django_db
 def test_gold_value_must_name_one_of_the_models(owner, tmp_path):
     experiment = make_experiment(owner, status="draft")
     path = write(tmp_path, f"{HEADER},gold_winner\ng1,p,good,a,bad,b,great\n")
