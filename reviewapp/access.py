@@ -55,20 +55,19 @@ def get_experiment_for_reviewer(user, slug: str) -> Experiment:
 
 def get_membership_for_reviewer(user, slug: str) -> Membership:
     """The reviewer's place in the experiment, in one query: with the experiment, the
-    invite, and the counts the progress bar needs (`done`: pairs this reviewer submitted;
-    `n_reviewers`: members of the experiment)."""
+    invite, and the counts the progress bar needs (`done`: pairs this reviewer
+    submitted; `n_reviewers`: members of the experiment)."""
     submitted = Assignment.objects.filter(
         experiment=OuterRef("experiment_id"),
         reviewer=OuterRef("user_id"),
         status=Assignment.Status.SUBMITTED,
     )
     members = Membership.objects.filter(experiment=OuterRef("experiment_id"))
+    memberships = Membership.objects.select_related("experiment", "invite").annotate(
+        done=count_of(submitted), n_reviewers=count_of(members)
+    )
     try:
-        membership = (
-            Membership.objects.select_related("experiment", "invite")
-            .annotate(done=count_of(submitted), n_reviewers=count_of(members))
-            .get(experiment__slug=slug, user=user)
-        )
+        membership = memberships.get(experiment__slug=slug, user=user)
     except Membership.DoesNotExist:
         raise Http404("No such experiment.") from None
     membership.user = user  # already loaded: spare the query

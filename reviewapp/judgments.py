@@ -80,24 +80,30 @@ def record_submission(
     rationale: str = "",
     now: datetime | None = None,
     dimensions: list[Dimension] | None = None,
+    experiment: Experiment | None = None,
 ) -> SubmitOutcome:
     """Store one set of judgments for the assignment, or recognise that it was stored already.
 
     Sent twice (double click, a retry after a lost response), the second call finds the
     assignment submitted and returns `already_recorded=True` without writing: the
     first answer stands. Raises SubmissionRefused for answers that cannot count.
+    The caller may pass the experiment (and its dimensions) it has loaded already: the
+    assignment must then belong to it.
     """
     now = now or timezone.now()
     with transaction.atomic():
-        try:
-            assignment = (
-                Assignment.objects.select_for_update(of=("self",))
-                .select_related("experiment", "pair")
-                .get(pk=assignment_id, reviewer=reviewer)
-            )
-        except Assignment.DoesNotExist:
-            raise SubmissionRefused("not_found", "This pair is not assigned to you.") from None
-        experiment = assignment.experiment
+        locked = Assignment.objects.select_for_update(of=("self",)).filter(
+            pk=assignment_id, reviewer=reviewer
+        )
+        if experiment is None:
+            locked = locked.select_related("experiment")
+        assignment = locked.first()
+        if assignment is None or (
+            experiment is not None and assignment.experiment_id != experiment.pk
+        ):
+            raise SubmissionRefused("not_found", "This pair is not assigned to you.")
+        if experiment is None:
+            experiment = assignment.experiment
         if assignment.status == Assignment.Status.SUBMITTED:
             return SubmitOutcome(assignment, already_recorded=True)
         if experiment.status != Experiment.Status.OPEN:
@@ -127,8 +133,8 @@ def record_submission(
 
         Judgment.objects.bulk_create(
             Judgment(
-                assignment=assignment,
-                dimension=dimension,
+                assignment_id=assignment.pk,
+                dimension_id=dimension.pk,
                 choice=content_choice(answers[dimension.pk].choice, assignment.left_is_a),
                 strength=answers[dimension.pk].strength if experiment.ask_strength else "",
             )

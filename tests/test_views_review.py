@@ -201,3 +201,25 @@ def test_pages_carry_a_csp_without_inline_script(client, setup):
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
     assert "frame-ancestors 'none'" in csp
     assert "<script>" not in response.content.decode()  # every script has a src
+
+
+@pytest.mark.django_db
+def test_progress_bar_counts_this_submission_and_an_answer_posted_to_another_experiment_is_refused(
+    client, setup, owner
+):
+    experiment, reviewer = setup
+    other = make_experiment(owner, slug="other", n_pairs=2, reviews_per_pair=1, models=MODELS)
+    other.reviewers.add(reviewer)
+    client.force_login(reviewer)
+    html = client.get(reverse("review-pair", args=[experiment.slug])).content.decode()
+    assert "0 of 6 done" in html
+    data = {f"dim-{d.position}": "left" for d in experiment.dimensions.all()}
+    html = client.post(submit_url(html), data, headers={"HX-Request": "true"}).content.decode()
+    assert "1 of 6 done" in html  # the submission just made, counted in the same response
+    # An assignment of this experiment posted under the other experiment's URL: not there.
+    pending = submit_url(html)
+    wrong = pending.replace(f"/review/{experiment.slug}/", f"/review/{other.slug}/")
+    response = client.post(wrong, data, headers={"HX-Request": "true"})
+    assert response.status_code == 404
+    assert not Judgment.objects.filter(assignment__experiment=other).exists()
+    assert Assignment.objects.get(pk=pending.split("/")[-3]).status == "shown"

@@ -168,7 +168,12 @@ def submit_pair(request, slug, assignment_id):
             return render_pair(request, experiment, context)
     try:
         outcome = record_submission(
-            assignment_id, request.user, answers, rationale, dimensions=dimensions
+            assignment_id,
+            request.user,
+            answers,
+            rationale,
+            dimensions=dimensions,
+            experiment=experiment,
         )
         membership.done += not outcome.already_recorded  # counted before this submission
         notice = ""
