@@ -4,8 +4,13 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Iterator
+from contextlib import closing
+from datetime import timedelta
 
-from .models import Assignment, Experiment, Judgment, Membership
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+
+from .models import Assignment, Dimension, Experiment, Judgment, Membership, Pair
 
 JUDGMENT_COLUMNS = [
     "experiment", "pair_id", "reviewer", "dimension", "model_a", "model_b", "left_model",
@@ -28,6 +33,15 @@ def neutralise_cell(value):
     if value.__class__ is str and value and value[0] in FORMULA_STARTS:
         return "'" + value
     return value
+
+
+def seconds_between(start, end) -> float:
+    """Seconds from start to end, to the millisecond, halves away from zero: decimal
+    rounding of the whole microseconds, as PostgreSQL's round(numeric) does (rounding the
+    float instead would depend on its binary digits: round(1.0005, 3) == 1.0)."""
+    micro = (end - start) // timedelta(microseconds=1)
+    milli = (abs(micro) + 500) // 1000
+    return (milli if micro >= 0 else -milli) / 1000
 
 
 def judgment_rows(experiment: Experiment, *, neutralise: bool = True) -> Iterator[list]:
@@ -77,7 +91,7 @@ def judgment_rows(experiment: Experiment, *, neutralise: bool = True) -> Iterato
             ]  # fmt: skip
             tail = [
                 submitted_at.isoformat(),
-                round((submitted_at - shown_at).total_seconds(), 3),
+                seconds_between(shown_at, submitted_at),
                 cell(rationale),
             ]
             excluded_text = "true" if reviewer in excluded else "false"
@@ -117,6 +131,20 @@ def stream_csv(
     yield buffer.getvalue()
 
 
+def judgment_csv_chunks(experiment: Experiment) -> Iterator[str | bytes]:
+    """The judgments CSV in chunks, as the downloads serve it. On PostgreSQL the database
+    writes it (COPY: several times faster than building the rows in Python); elsewhere
+    judgment_rows + stream_csv, the reference the COPY output is tested against byte for
+    byte (tests/test_exports_copy.py)."""
+    if connection.vendor != "postgresql":
+        yield from stream_csv(JUDGMENT_COLUMNS, judgment_rows(experiment), neutralised=True)
+        return
+    # Closing this generator (a client that went away) closes the COPY, its cursor and
+    # its transaction.
+    with closing(copied_judgment_lines(experiment)) as lines:
+        yield from crlf_chunks(lines)
+
+
 def write_judgments_csv(experiment: Experiment, out) -> int:
     """Write the judgments CSV to a text file; returns the number of data rows."""
     counted = 0
@@ -127,10 +155,116 @@ def write_judgments_csv(experiment: Experiment, out) -> int:
             counted += 1
             yield row
 
-    rows = counting(judgment_rows(experiment))
-    for chunk in stream_csv(JUDGMENT_COLUMNS, rows, neutralised=True):
-        out.write(chunk)
-    return counted
+    if connection.vendor != "postgresql":
+        rows = counting(judgment_rows(experiment))
+        for chunk in stream_csv(JUDGMENT_COLUMNS, rows, neutralised=True):
+            out.write(chunk)
+        return counted
+    with closing(copied_judgment_lines(experiment)) as lines:
+        for chunk in crlf_chunks(counting(lines)):
+            out.write(chunk.decode())
+    return counted - 1  # the header line
+
+
+# -- the same CSV, written by PostgreSQL ------------------------------------------------------
+# Python's csv writer and COPY's CSV quote the same cells (those holding a comma, a quote,
+# CR or LF) the same way, with two differences made up for here: COPY quotes an empty
+# string ("") where Python leaves it bare, so empty text goes out as NULL (bare); and COPY
+# ends lines with LF where Python's writer ends them with CRLF (crlf_chunks).
+
+# ascii() is the code point of the first character (0 for ''), cheaper than a substring.
+_FORMULA_CODES = ", ".join(str(ord(c)) for c in FORMULA_PREFIXES)
+
+
+def _cell_sql(expr: str) -> str:
+    """SQL for neutralise_cell(expr), with '' as NULL."""
+    return (
+        f"CASE WHEN {expr} = '' THEN NULL WHEN ascii({expr}) IN ({_FORMULA_CODES}) "
+        f"THEN '''' || {expr} ELSE {expr} END"
+    )
+
+
+def _judgment_select_sql() -> str:
+    """A SELECT giving judgment_rows' cells as CSV-ready text, one column per header name."""
+    left_model = "CASE WHEN a.left_is_a THEN p.model_a WHEN NOT a.left_is_a THEN p.model_b END"
+    columns = {
+        "experiment": "NULLIF(%s, '')",  # the slug, neutralised in Python
+        "pair_id": _cell_sql("p.external_id"),
+        "reviewer": _cell_sql("u.username"),
+        "dimension": _cell_sql("d.name"),
+        "model_a": _cell_sql("p.model_a"),
+        "model_b": _cell_sql("p.model_b"),
+        "left_model": _cell_sql(left_model),
+        # Screen terms; NULL (empty) when the side is unknown.
+        "choice": "CASE WHEN j.choice = 'tie' THEN 'tie' WHEN a.left_is_a = (j.choice = 'A')"
+        " THEN 'left' WHEN a.left_is_a IS NOT NULL THEN 'right' END",
+        "winner": f"CASE j.choice WHEN 'A' THEN {_cell_sql('p.model_a')}"
+        f" WHEN 'B' THEN {_cell_sql('p.model_b')} ELSE 'tie' END",
+        # datetime.isoformat() in UTC: no fraction when the microseconds are 0.
+        "submitted_at": "replace(to_char(a.submitted_at AT TIME ZONE 'UTC',"
+        """ 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'), '.000000+', '+')""",
+        # repr() of seconds_between(): no trailing zeros, but at least one decimal.
+        "seconds_on_pair": "trim_scale(s.seconds)::text"
+        " || CASE WHEN s.seconds = trunc(s.seconds) THEN '.0' ELSE '' END",
+        "rationale": _cell_sql("a.rationale"),
+        "strength": "NULLIF(j.strength, '')",
+        "excluded": "CASE WHEN m.excluded THEN 'true' ELSE 'false' END",
+    }
+    assert list(columns) == JUDGMENT_COLUMNS
+    select = ",\n    ".join(f'{expr} AS "{name}"' for name, expr in columns.items())
+    models = {
+        "judgment": Judgment, "assignment": Assignment, "pair": Pair,
+        "user": get_user_model(), "dimension": Dimension, "membership": Membership,
+    }  # fmt: skip
+    table = {key: connection.ops.quote_name(m._meta.db_table) for key, m in models.items()}
+    # The seconds: extract() gives exact numeric seconds, rounded as seconds_between() does.
+    return f"""SELECT
+    {select}
+FROM {table["judgment"]} j
+JOIN {table["assignment"]} a ON a.id = j.assignment_id
+JOIN {table["pair"]} p ON p.id = a.pair_id
+JOIN {table["user"]} u ON u.id = a.reviewer_id
+JOIN {table["dimension"]} d ON d.id = j.dimension_id
+LEFT JOIN {table["membership"]} m
+    ON m.experiment_id = a.experiment_id AND m.user_id = a.reviewer_id
+CROSS JOIN LATERAL (
+    SELECT round(extract(epoch FROM a.submitted_at) - extract(epoch FROM a.shown_at), 3)
+        AS seconds
+) s
+WHERE a.experiment_id = %s
+ORDER BY a.pair_id, a.reviewer_id, d.position"""
+
+
+def copied_judgment_lines(experiment: Experiment) -> Iterator[memoryview]:
+    """The header, then one CSV line (ending in LF) per judgment, from COPY ... TO STDOUT.
+    PostgreSQL sends each row of a COPY in a message of its own, which psycopg hands over
+    as one block, so a block is always one whole line."""
+    sql = f"COPY ({_judgment_select_sql()}) TO STDOUT (FORMAT csv, HEADER)"
+    params = [neutralise_cell(experiment.slug), experiment.pk]
+    # If the reader stops early, psycopg cancels the COPY, which breaks the transaction
+    # around it: atomic() rolls back that transaction (a savepoint inside another one).
+    with transaction.atomic(), connection.cursor() as cursor:
+        with cursor.cursor.copy(sql, params) as copy:
+            yield from copy
+
+
+def crlf_chunks(lines: Iterable[memoryview], batch: int = 2000) -> Iterator[bytes]:
+    """Lines ending in LF, in chunks of `batch` lines ending in CRLF."""
+    chunk = []
+    for line in lines:
+        chunk.append(line)
+        if len(chunk) == batch:
+            yield _crlf(chunk)
+            chunk = []
+    yield _crlf(chunk)
+
+
+def _crlf(lines: list[memoryview]) -> bytes:
+    data = b"".join(lines)
+    if data.count(b"\n") == len(lines):
+        # No LF inside a quoted cell: swap them all at C speed.
+        return data.replace(b"\n", b"\r\n")
+    return b"".join(bytes(line[:-1]) + b"\r\n" for line in lines)
 
 
 ASSIGNMENT_COLUMNS = [

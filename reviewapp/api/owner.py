@@ -17,7 +17,7 @@ from ninja import Path, Query, Router, Status
 
 from ..access import can_own_experiments, experiments_for_owner, get_experiment_for_owner
 from ..experiments import DimensionError, create_experiment
-from ..exports import JUDGMENT_COLUMNS, judgment_rows, stream_csv
+from ..exports import JUDGMENT_COLUMNS, judgment_csv_chunks, judgment_rows
 from ..models import Assignment, Experiment, Membership, Pair
 from ..results import compute_results
 from ..tokens import ReviewerConflict, add_automatic_reviewer, add_human_reviewer
@@ -479,7 +479,7 @@ def judgments_csv(request, slug: str = Slug) -> HttpResponse:
     """The judgments export, streamed (the same CSV as the export on the experiment page)."""
     experiment = owned(request, slug)
     return _export(
-        stream_csv(JUDGMENT_COLUMNS, judgment_rows(experiment), neutralised=True),
+        judgment_csv_chunks(experiment),
         "text/csv; charset=utf-8",
         f"{experiment.slug}-judgments.csv",
     )
