@@ -29,6 +29,7 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from .models import Assignment, Experiment, Pair
+from .rawsql import columns, instance
 
 MASK_BITS = 56
 
@@ -181,14 +182,6 @@ LIMIT 1 {lock}
 """
 
 
-def _pair_from_row(row) -> Pair:
-    return Pair.from_db(connection.alias, [f.attname for f in Pair._meta.concrete_fields], row)
-
-
-def _pair_columns() -> str:
-    return ", ".join(f"p.{connection.ops.quote_name(f.column)}" for f in Pair._meta.concrete_fields)
-
-
 def _lock_clause(postgres_clause: str) -> str:
     """Row locks exist on PostgreSQL; on SQLite the transaction holds the write lock."""
     return postgres_clause if connection.features.has_select_for_update else ""
@@ -213,12 +206,12 @@ def _lock_window_pair(experiment: Experiment, reviewer) -> Pair | None:
         for level in range(k)
     }
     sql = NEXT_PAIR_SQL.format(
-        starts=starts, columns=_pair_columns(), lock=_lock_clause("FOR UPDATE OF p SKIP LOCKED")
+        starts=starts, columns=columns(Pair, "p"), lock=_lock_clause("FOR UPDATE OF p SKIP LOCKED")
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
-    return None if row is None else _pair_from_row(row)
+    return None if row is None else instance(Pair, row)
 
 
 def _lock_next_pair(experiment: Experiment, reviewer, wait_for: int | None) -> Pair | None:
