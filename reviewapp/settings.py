@@ -101,6 +101,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Django's database sessions and ModelBackend, with the per-request reads in plain SQL
+# (reviewapp/auth.py): every review request makes both.
+SESSION_ENGINE = "reviewapp.auth"
+AUTHENTICATION_BACKENDS = ["reviewapp.auth.UserBackend"]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
