@@ -71,3 +71,19 @@ def test_membership_lookup_counts_and_refuses_outsiders(owner):
         get_membership_for_reviewer(stranger, experiment.slug)
     with pytest.raises(Http404):
         get_membership_for_reviewer(rita, "no-such-slug")
+
+
+@pytest.mark.django_db
+def test_rubric_is_the_dimensions_in_screen_order(owner):
+    from reviewapp.experiments import rubric, save_dimensions
+
+    experiment = make_experiment(owner, dimensions=["overall", "style", "accuracy"])
+    dims = {d.name: d for d in experiment.dimensions.all()}
+    save_dimensions(
+        experiment, [(dims["accuracy"].pk, "accuracy"), (dims["overall"].pk, "overall")]
+    )
+    got = rubric(experiment)
+    assert [field_values(d) for d in got] == [
+        field_values(d) for d in experiment.dimensions.order_by("position")
+    ]
+    assert [d.name for d in got] == ["accuracy", "overall"]
