@@ -262,7 +262,7 @@ def test_worker_killed_inside_submit_leaves_no_partial_judgment(owner, static_ro
                     lambda: backends(
                         app,
                         "wait_event_type = 'Lock' AND backend_xid IS NOT NULL"
-                        " AND query LIKE 'INSERT INTO \"reviewapp_judgment\"%%'",
+                        " AND query LIKE 'INSERT INTO reviewapp_judgment %%'",
                     ),
                     15,
                     "the submit to wait inside its transaction",
