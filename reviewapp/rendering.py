@@ -5,6 +5,8 @@ remote is ever loaded), and the result passed through an allow-list sanitiser (n
 the ammonia crate) as a second, independent line of defence.
 """
 
+from functools import lru_cache
+
 import nh3
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -24,8 +26,27 @@ _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(
 _markdown.disable("image")  # ![alt](url) renders as "!" and a plain link: nothing is fetched
 
 
+# Texts up to this size are remembered (per process, the last CACHED_TEXTS of them): the
+# experiment's instructions are rendered on every review screen, and a pair's texts
+# once per reviewer. Rendering is a pure function of the text, so nothing can go stale.
+CACHE_MAX_CHARS = 8_000
+CACHED_TEXTS = 512
+
+
 def render_markdown(text: str) -> SafeString:
-    html = _markdown.render(text or "")
+    text = text or ""
+    if len(text) <= CACHE_MAX_CHARS:
+        return _render_remembered(text)
+    return _render(text)
+
+
+@lru_cache(maxsize=CACHED_TEXTS)
+def _render_remembered(text: str) -> SafeString:
+    return _render(text)
+
+
+def _render(text: str) -> SafeString:
+    html = _markdown.render(text)
     clean = nh3.clean(
         html,
         tags=ALLOWED_TAGS,
