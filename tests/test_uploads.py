@@ -14,6 +14,7 @@ from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import DataError, connection, transaction
 from django.test import override_settings
 from django.urls import reverse
 
@@ -538,19 +539,141 @@ def test_import_with_bulk_create_failing_on_second_batch_leaves_nothing(experime
     assert Pair.objects.count() == 0
 
 
-def test_pairs_added_between_the_two_passes_roll_the_import_back(experiment, monkeypatch):
-    real_write = uploads._write_pairs
+def test_pairs_added_after_the_check_roll_the_import_back(experiment, monkeypatch):
+    """The check found no pair 0019; someone else stores one before the write."""
+    real_write = uploads._PairWriter.write
+    added = []
 
-    def someone_else_adds_a_pair_first(experiment_, pairs, result, unchanged):
-        Pair.objects.create(
-            experiment=experiment, external_id="pandalm-0019", prompt="x", model_a="a", model_b="b"
-        )
-        real_write(experiment_, pairs, result, unchanged)
+    def someone_else_adds_a_pair_first(writer, pairs):
+        if not added:  # before the first write: no query can run during a COPY
+            added.append(
+                Pair.objects.create(
+                    experiment=experiment,
+                    external_id="pandalm-0019",
+                    prompt="x",
+                    model_a="a",
+                    model_b="b",
+                )
+            )
+        real_write(writer, pairs)
 
-    monkeypatch.setattr(uploads, "_write_pairs", someone_else_adds_a_pair_first)
+    monkeypatch.setattr(uploads._PairWriter, "write", someone_else_adds_a_pair_first)
     with pytest.raises(UploadError, match="added meanwhile"):
         import_upload(experiment, PANDALM)
     assert Pair.objects.count() == 0
+
+
+def test_problems_after_written_batches_are_all_listed_and_nothing_is_kept(
+    experiment, monkeypatch, tmp_path
+):
+    """The import writes batch by batch while it checks: a problem further down the file
+    stops the writing, the checking goes on to the end, and everything is rolled back."""
+    monkeypatch.setattr(uploads, "BATCH_SIZE", 5)
+    real_write = uploads._PairWriter.write
+    written = []
+
+    def counting_write(writer, pairs):
+        written.append(len(pairs))
+        real_write(writer, pairs)
+
+    monkeypatch.setattr(uploads._PairWriter, "write", counting_write)
+    rows = [f"q{i},Prompt {i},m1,x,m2,y\n" for i in range(20)]
+    rows[12] = "q12,Prompt 12,m1,x,m1,y\n"  # line 14
+    rows[17] = "q17,,m1,x,m2,y\n"  # line 19
+    error = rejected(experiment, write(tmp_path, "late.csv", WIDE_HEADER + "".join(rows)))
+
+    assert written == [5, 5]  # batches 1 and 2 were sent; batch 3 holds line 14
+    assert [str(e) for e in error.errors] == [
+        "line 14, column model_b: is the same model as model_a ('m1')",
+        "line 19, column prompt: is empty; expected text",
+    ]
+
+
+def test_reupload_with_new_pairs_checks_and_writes_each_batch(experiment, monkeypatch, tmp_path):
+    """An experiment with pairs: each batch is compared with the stored pairs (on
+    PostgreSQL between two COPY streams, as no query can run during one), then written."""
+    lines = PANDALM.read_text().splitlines(keepends=True)
+    import_upload(experiment, write(tmp_path, "odd.jsonl", "".join(lines[1::2])))
+    monkeypatch.setattr(uploads, "BATCH_SIZE", 3)
+    result = import_upload(experiment, PANDALM)
+
+    assert (result.pairs_created, result.pairs_unchanged) == (10, 10)
+    stored = {p.external_id: p for p in Pair.objects.filter(experiment=experiment)}
+    assert len(stored) == 20
+    for line in lines:
+        row = json.loads(line)
+        pair = stored[row["pair_id"]]
+        assert (pair.prompt, pair.output_a, pair.output_b) == (
+            row["prompt"],
+            row["output_a"],
+            row["output_b"],
+        )
+        assert pair.shuffle_key == pair_shuffle_key(experiment.seed, row["pair_id"])
+
+
+# Text that COPY's text format must escape (backslash, tab, newline, carriage return),
+# its end-of-data marker and NULL marker, and characters outside ASCII and the BMP.
+HOSTILE_TEXTS = [
+    "back\\slash \\N \\t \\\\ end\\",
+    "tab\there\t\ttwice",
+    "lines\nand\r\nCRLF\rand bare CR\n\n",
+    "\\.\nafter the end marker\n\\.",
+    "\\N",
+    'quotes " and "" and , commas',
+    "Übersetze: 猫 🐈 عربى \u2028 e\u0301 \U0010fffd",
+]
+
+
+@pytest.mark.parametrize("use_copy", [True, False], ids=["copy-if-postgres", "bulk-create"])
+def test_hostile_text_round_trips_through_the_writer(experiment, monkeypatch, tmp_path, use_copy):
+    if not use_copy:
+        monkeypatch.setattr(uploads, "_copy_defaults", lambda: None)
+    buffer = io.StringIO()
+    out = csv.writer(buffer)
+    out.writerow(["pair_id", "prompt", "model_a", "output_a", "model_b", "output_b", "note"])
+    for i, text in enumerate(HOSTILE_TEXTS):
+        out.writerow([f"id {i} {text}", text, f"a {i} {text}", text, f"b {i} {text}", text, text])
+    import_upload(experiment, write(tmp_path, "hostile.csv", buffer.getvalue()))
+
+    for i, text in enumerate(HOSTILE_TEXTS):
+        pair = Pair.objects.get(external_id=f"id {i} {text}".strip())
+        assert (pair.prompt, pair.output_a, pair.output_b) == (text, text, text)
+        assert (pair.model_a, pair.model_b) == (f"a {i} {text}".strip(), f"b {i} {text}".strip())
+        assert pair.metadata == {"note": text}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("use_copy", [True, False], ids=["copy", "bulk-create"])
+def test_postgres_refuses_a_nul_that_got_past_the_checks(experiment, monkeypatch, use_copy):
+    """The checks refuse NUL characters (see BAD_FILES), which PostgreSQL cannot store; the
+    writer adds no escaping that would let one through."""
+    if not use_copy:
+        monkeypatch.setattr(uploads, "_copy_defaults", lambda: None)
+    pair = uploads.PairRow(2, "nul", "Hi", "m1", "a\x00b", "m2", "y", {})
+    with pytest.raises(DataError):
+        with transaction.atomic(), uploads._PairWriter(experiment) as writer:
+            writer.write([pair])
+    assert not Pair.objects.exists()
+
+
+@pytest.mark.postgres
+def test_long_texts_are_stored_with_lz4_where_the_server_has_it(experiment, tmp_path):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+        )
+        if not cursor.fetchone()[0]:
+            pytest.skip("this PostgreSQL was built without lz4")
+    long_output = "A long and repetitive answer. " * 400
+    content = WIDE_HEADER + f"q1,Hi,m1,{long_output},m2,short\n"
+    import_upload(experiment, write(tmp_path, "long.csv", content))
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_column_compression(output_a), output_a FROM reviewapp_pair"
+            " WHERE external_id = 'q1'"
+        )
+        assert cursor.fetchone() == ("lz4", long_output)
 
 
 @pytest.mark.parametrize("use_copy", [True, False], ids=["copy-if-postgres", "bulk-create"])
