@@ -6,7 +6,7 @@ DEBUG          "1"/"true" for development (default: off)
 ALLOWED_HOSTS  comma-separated (default with DEBUG: localhost, 127.0.0.1)
 Production serving (README, "Serving in production"): SECURE_SSL_REDIRECT, SECURE_HSTS_SECONDS,
 SECURE_HSTS_INCLUDE_SUBDOMAINS, SECURE_HSTS_PRELOAD, TRUST_X_FORWARDED_PROTO,
-CSRF_TRUSTED_ORIGINS, STATIC_ROOT, CONN_MAX_AGE, SECURE_COOKIES.
+CSRF_TRUSTED_ORIGINS, STATIC_ROOT, CONN_MAX_AGE, SECURE_COOKIES, DB_PREPARED_STATEMENTS.
 """
 
 import os
@@ -93,6 +93,17 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_flag(
+    "DB_PREPARED_STATEMENTS", True
+):
+    # Parameters sent apart from the query (server-side binding) let psycopg prepare the
+    # statements a connection keeps repeating (from the 5th run): PostgreSQL then skips
+    # parsing and planning them, which halves its CPU per review request (README,
+    # "Serving in production"). Behind PgBouncer in transaction mode without
+    # max_prepared_statements, set DB_PREPARED_STATEMENTS=0.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        server_side_binding=True, prepare_threshold=5
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A first run on SQLite serves a few people at once: wait for the write lock
     # instead of failing, and take it at the start of each transaction.
