@@ -8,6 +8,7 @@ GUNICORN_BIND      address to listen on (default 127.0.0.1:8000; PORT alone also
 WEB_CONCURRENCY    worker processes (default 4)
 GUNICORN_THREADS   threads per worker (default 1: sync workers)
 GUNICORN_TIMEOUT   seconds before a silent worker is killed and replaced (default 30)
+GUNICORN_MAX_REQUESTS  requests before a worker is replaced (default 10000)
 FORWARDED_ALLOW_IPS  proxies trusted for X-Forwarded-* (default 127.0.0.1)
 """
 
@@ -37,10 +38,13 @@ graceful_timeout = 30
 # would be wrong the other way round, so keep it small and let the LB reconnect.
 keepalive = 5
 
-# Replace each worker after about 1000 requests (jittered so they do not all restart at
-# once): bounds any slow memory growth in a long-running process.
-max_requests = 1000
-max_requests_jitter = 100
+# Replace each worker after about 10,000 requests (jittered so they do not all restart
+# at once): bounds any slow memory growth in a long-running process. A fresh worker
+# reconnects, prepares its statements and compiles its templates again, so restarts
+# show up in the slowest requests: at 1,000 a worker restarted every few seconds under
+# load, and the restarts set the p99 (bench_review_loop.py, README).
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "10000"))
+max_requests_jitter = 1000
 
 # Load the app once in the master and fork: less memory per worker, and a broken
 # settings file fails at start instead of in every worker. Django opens no database
