@@ -40,11 +40,30 @@ PER_PAIR = 3
 def setup_django():
     import django
 
+    ensure_database()
     django.setup()
+    from django.core.management import call_command
     from django.db import connection
 
     if connection.vendor != "postgresql":
         sys.exit("This benchmark needs PostgreSQL: set DATABASE_URL=postgres://...")
+    call_command("migrate", verbosity=0)
+
+
+def ensure_database():
+    """Create DATABASE_URL's database if it does not exist yet (loopback PostgreSQL)."""
+    import dj_database_url
+    import psycopg
+
+    settings = dj_database_url.parse(os.environ.get("DATABASE_URL", ""))
+    if "postgresql" not in settings.get("ENGINE", ""):
+        return
+    server = f"host={settings['HOST'] or '127.0.0.1'} port={settings['PORT'] or 5432}"
+    with psycopg.connect(f"{server} user={settings['USER']} dbname=postgres", autocommit=True) as c:
+        if not c.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [settings["NAME"]]
+        ).fetchone():
+            c.execute(f'CREATE DATABASE "{settings["NAME"]}"')
 
 
 def other_columns(model, given: set[str]) -> tuple[tuple[str, str], list]:

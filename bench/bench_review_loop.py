@@ -150,7 +150,10 @@ def free_port() -> int:
 
 def start_gunicorn(env: dict, workers: int, threads: int, baseline: bool):
     port = free_port()
+    # Tag the server's database connections, so its PostgreSQL backends can be found.
+    tag = "bench-loop-baseline" if baseline else "bench-loop-app"
     env = env | {
+        "DATABASE_URL": f"{env['DATABASE_URL']}?application_name={tag}",
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": str(workers),
         "GUNICORN_THREADS": str(threads),
@@ -169,11 +172,60 @@ def start_gunicorn(env: dict, workers: int, threads: int, baseline: bool):
             connection = HTTPConnection("127.0.0.1", port, timeout=5)
             connection.request("GET", "/healthz")
             if connection.getresponse().status in (200, 404):  # the baseline has no /healthz
+                process.tag = tag
                 return process, port
         except OSError:
             time.sleep(0.2)
     process.terminate()
     raise SystemExit("gunicorn did not start")
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def server_cpu(server) -> dict[int, float]:
+    """CPU seconds so far of the server's workers and of its PostgreSQL backends, by pid."""
+    import psycopg
+
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as c:
+        backends = [
+            pid
+            for (pid,) in c.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = %s", [server.tag]
+            )
+        ]
+    return {("worker", pid): process_cpu(pid) for pid in children(server.pid)} | {
+        ("postgres", pid): process_cpu(pid) for pid in backends
+    }
+
+
+def cpu_used(before: dict, after: dict, kind: str) -> float:
+    """CPU seconds used between two server_cpu() readings by one kind of process (a process
+    that appeared in between counts from zero, one that went away is lost)."""
+    return sum(seconds - before.get(key, 0.0) for key, seconds in after.items() if key[0] == kind)
 
 
 @dataclass
@@ -233,8 +285,9 @@ def baseline_client(port, _cookie, deadline, tally, lock):
         tally.errors += errors
 
 
-def measure(client, port, cookies, concurrency, seconds) -> dict:
+def measure(client, server, port, cookies, concurrency, seconds) -> dict:
     tally, lock = Tally(), threading.Lock()
+    cpu_before, client_before = server_cpu(server), time.process_time()
     began = time.monotonic()
     deadline = began + seconds
     threads = [
@@ -246,10 +299,15 @@ def measure(client, port, cookies, concurrency, seconds) -> dict:
     for thread in threads:
         thread.join(seconds + 60)
     elapsed = time.monotonic() - began
+    client_cpu, cpu_after = time.process_time() - client_before, server_cpu(server)
     latencies = sorted(tally.latencies)
     if not latencies:
         raise SystemExit("no request completed")
+    per_request = 1000 / len(latencies)  # CPU seconds per request, in ms
     return {
+        "cpu_worker": cpu_used(cpu_before, cpu_after, "worker") * per_request,
+        "cpu_postgres": cpu_used(cpu_before, cpu_after, "postgres") * per_request,
+        "cpu_client": client_cpu * per_request,
         "rps": len(latencies) / elapsed,
         "p50": latencies[len(latencies) // 2] * 1000,
         "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
@@ -290,17 +348,17 @@ def main() -> None:
             base, base_port = start_gunicorn(env, workers, threads, baseline=True)
             try:
                 reset_review_state()
-                measure(review_loop_client, app_port, cookies, 8, 2)  # warm up both
-                measure(baseline_client, base_port, cookies, 8, 2)
+                measure(review_loop_client, app, app_port, cookies, 8, 2)  # warm up both
+                measure(baseline_client, base, base_port, cookies, 8, 2)
                 for level in levels:
                     loop_runs, base_runs = [], []
                     for _ in range(args.runs):
                         reset_review_state()
                         loop_runs.append(
-                            measure(review_loop_client, app_port, cookies, level, args.seconds)
+                            measure(review_loop_client, app, app_port, cookies, level, args.seconds)
                         )
                         base_runs.append(
-                            measure(baseline_client, base_port, cookies, level, args.seconds)
+                            measure(baseline_client, base, base_port, cookies, level, args.seconds)
                         )
                     rows.append((config, level, loop_runs, base_runs))
                     print_row(*rows[-1], flush=True)
@@ -322,6 +380,19 @@ def main() -> None:
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for row in rows:
             print_row(*row)
+        print()
+        print(
+            "CPU per request, ms (medians): gunicorn workers (Python), their PostgreSQL "
+            "backends, the load generator."
+        )
+        print()
+        print(
+            "| gunicorn | reviewers | loop: workers | postgres | client | baseline: workers "
+            "| postgres | client |"
+        )
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for row in rows:
+            print_cpu_row(*row)
 
 
 def print_row(config, level, loop_runs, base_runs, flush=False):
@@ -341,6 +412,12 @@ def print_row(config, level, loop_runs, base_runs, flush=False):
         f"| {statistics.median(ratios):.2f} | {statistics.median(p99_ratios):.2f} |",
         flush=True,
     )
+
+
+def print_cpu_row(config, level, loop_runs, base_runs):
+    keys = ("cpu_worker", "cpu_postgres", "cpu_client")
+    cells = [f"{median_of(runs, key):.2f}" for runs in (loop_runs, base_runs) for key in keys]
+    print(f"| {config} | {level} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
