@@ -223,3 +223,32 @@ def test_progress_bar_counts_this_submission_and_an_answer_posted_to_another_exp
     assert response.status_code == 404
     assert not Judgment.objects.filter(assignment__experiment=other).exists()
     assert Assignment.objects.get(pk=pending.split("/")[-3]).status == "shown"
+
+
+@pytest.mark.django_db
+def test_no_template_comment_or_tag_leaks_into_any_page(client, setup, owner):
+    """Django's {# #} comments end at the line's end: a two-line one is printed as text."""
+    experiment, reviewer = setup
+    pages = []
+    client.force_login(reviewer)
+    pages.append(client.get(reverse("review-home")))
+    pages.append(client.get(reverse("review-pair", args=[experiment.slug])))
+    url = submit_url(pages[-1].content.decode())
+    pages.append(client.post(url, {}, headers={"HX-Request": "true"}))  # with field errors
+    client.force_login(owner)
+    pages.append(client.get(reverse("owner-experiments")))
+    for response in pages:
+        html = response.content.decode()
+        assert response.status_code == 200
+        for marker in ("{#", "#}", "{%", "%}", "{{", "}}"):
+            assert marker not in html, (response.request["PATH_INFO"], marker)
+
+
+def test_every_template_comment_opens_and_closes_on_one_line():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    for template in [*root.glob("templates/**/*.html"), *root.glob("reviewapp/**/*.html")]:
+        for number, line in enumerate(template.read_text().splitlines(), 1):
+            for piece in line.split("{#")[1:]:
+                assert "#}" in piece, f"{template}:{number}: use {{% comment %}} for long comments"
