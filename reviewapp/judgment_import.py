@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from .exports import FORMULA_PREFIXES, JUDGMENT_COLUMNS
 from .models import Assignment, Experiment, Judgment, Membership, Pair
-from .uploads import RowError, UploadError
+from .uploads import RowError, RowErrors, UploadError
 
 BATCH_SIZE = 2_000
 MAX_SHOWN_ERRORS = 20
@@ -54,16 +54,7 @@ class JudgmentImportError(UploadError):
     refusal = "No judgment was imported"
 
 
-class _Errors:
-    def __init__(self):
-        self.shown: list[RowError] = []
-        self.total = 0
-
-    def add(self, row: int | None, column: str, message: str) -> None:
-        self.total += 1
-        if len(self.shown) < MAX_SHOWN_ERRORS:
-            self.shown.append(RowError(row, column, message))
-
+class _Errors(RowErrors):
     def raise_if_any(self) -> None:
         if self.total:
             raise JudgmentImportError(self.shown, self.total)

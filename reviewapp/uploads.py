@@ -356,7 +356,7 @@ def _bad_utf8_error(line: int, offset: int) -> RowError:
 # -- rows -----------------------------------------------------------------------------
 
 
-class _Errors:
+class RowErrors:
     """Collects row errors: the first few in full, the rest counted."""
 
     def __init__(self):
@@ -382,7 +382,7 @@ Header = tuple[int, list[str]] | None  # (line, column names), None for an empty
 
 
 def _read_csv(
-    text: io.TextIOBase, errors: _Errors, guard: _GuardedReader
+    text: io.TextIOBase, errors: RowErrors, guard: _GuardedReader
 ) -> tuple[Header, Records]:
     """The header and an iterator of (line, {column: text}); blank lines are skipped."""
     csv.field_size_limit(MAX_CELL_CHARS)  # process-wide; raising it harms no other reader
@@ -448,7 +448,7 @@ def _read_csv(
     return (header_line, [c for c in columns if c]), records()
 
 
-def _read_jsonl(text: io.TextIOBase, errors: _Errors, guard=None) -> tuple[Header, Records]:
+def _read_jsonl(text: io.TextIOBase, errors: RowErrors, guard=None) -> tuple[Header, Records]:
     """(line, keys) of the first valid object as the header, and an iterator of (line, object).
     A raw NUL byte cannot occur in valid JSON; the escape is checked in _parse_json_line."""
 
@@ -469,7 +469,7 @@ def _read_jsonl(text: io.TextIOBase, errors: _Errors, guard=None) -> tuple[Heade
     return (first[0], list(first[1])), chained()
 
 
-def _parse_json_line(line: int, raw: str, errors: _Errors) -> dict | None:
+def _parse_json_line(line: int, raw: str, errors: RowErrors) -> dict | None:
     if raw.isspace():  # blank lines are skipped (and keep their number)
         return None
     try:
@@ -567,7 +567,7 @@ def _json_type(value: Any) -> str:
     return "array" if isinstance(value, list) else "object"
 
 
-def _text(values: dict, column: str, line: int, errors: _Errors, *, required: bool) -> str | None:
+def _text(values: dict, column: str, line: int, errors: RowErrors, *, required: bool) -> str | None:
     """A text cell; `required` refuses empty or blank text."""
     if column not in values:
         errors.add(line, column, "is missing")
@@ -591,7 +591,7 @@ def _name(
     values: dict,
     column: str,
     line: int,
-    errors: _Errors,
+    errors: RowErrors,
     *,
     numbers: bool,
     what: str,
@@ -631,7 +631,7 @@ def generated_pair_id(prompt: str, model_a: str, output_a: str, model_b: str, ou
 MODEL = {"what": "a model name", "max_chars": MAX_MODEL_CHARS}
 
 
-def _gold_columns(columns: list[str], dimensions: list[str], errors: _Errors) -> dict[str, str]:
+def _gold_columns(columns: list[str], dimensions: list[str], errors: RowErrors) -> dict[str, str]:
     """{column: dimension, or "" for gold_winner} for the gold columns of the header."""
     by_name = {f"{GOLD_PREFIX}{d}".lower(): d for d in dimensions}
     gold = {}
@@ -671,7 +671,7 @@ def _gold_answers(values, gold_columns, dimensions, model_a, model_b, line, erro
 
 
 def _wide_pairs(
-    records: Records, columns: list[str], errors: _Errors, result: ImportResult, dimensions
+    records: Records, columns: list[str], errors: RowErrors, result: ImportResult, dimensions
 ):
     has_id = "pair_id" in columns
     gold_columns = _gold_columns(columns, dimensions, errors)
@@ -719,7 +719,7 @@ class _Prompt:
 
 
 def _long_pairs(
-    records: Records, errors: _Errors, result: ImportResult, pairing: str, baseline: str
+    records: Records, errors: RowErrors, result: ImportResult, pairing: str, baseline: str
 ):
     prompts: dict[str, _Prompt] = {}
     for line, values in records:
@@ -800,7 +800,7 @@ def _lines(rows: list[int], limit: int = 10) -> str:
     return f"line{'s' if len(rows) > 1 else ''} {shown}{more}"
 
 
-def _detect_format(header: tuple[int, list[str]], errors: _Errors) -> str:
+def _detect_format(header: tuple[int, list[str]], errors: RowErrors) -> str:
     line, columns = header
     present = set(columns)
     if WIDE_MARKERS <= present:
@@ -830,7 +830,7 @@ def _run(experiment, source, pairing: str, name: str, *, write: bool) -> ImportR
     (the caller holds the transaction)."""
     if pairing not in PAIRINGS:
         raise ValueError(f"pairing must be one of {PAIRINGS}, not {pairing!r}")
-    errors = _Errors()
+    errors = RowErrors()
     file_format = sniff_file_format(source, name)
     result = ImportResult(file_format=file_format, pairing=pairing, committed=write)
     try:
@@ -888,7 +888,7 @@ def _astuple(error: RowError) -> tuple:
     return error.row, error.column, error.message
 
 
-def _unique(pairs: Iterable[PairRow], errors: _Errors) -> Iterator[PairRow]:
+def _unique(pairs: Iterable[PairRow], errors: RowErrors) -> Iterator[PairRow]:
     seen: dict[str, int] = {}
     for pair in pairs:
         first = seen.setdefault(pair.external_id, pair.line)
@@ -908,7 +908,7 @@ def _batches(items: Iterable, size: int) -> Iterator[list]:
         yield batch
 
 
-def _store_pairs(experiment, pairs, errors: _Errors, result, writer) -> None:
+def _store_pairs(experiment, pairs, errors: RowErrors, result, writer) -> None:
     """Compares each batch with the pairs already stored (one query a batch; none for an
     experiment without pairs, the first upload's usual case) and counts it. With a writer,
     also writes the batch's new pairs while the file has shown no problem; after one,
