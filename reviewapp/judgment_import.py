@@ -37,7 +37,6 @@ from .models import Assignment, Experiment, Judgment, Membership, Pair
 from .uploads import RowError, RowErrors, UploadError
 
 BATCH_SIZE = 2_000
-MAX_SHOWN_ERRORS = 20
 MAX_CELL_CHARS = 16 * 1024 * 1024
 OPTIONAL_COLUMNS = ("excluded",)
 REQUIRED_COLUMNS = tuple(c for c in JUDGMENT_COLUMNS if c not in OPTIONAL_COLUMNS)
