@@ -90,18 +90,32 @@ def current_assignment(
     experiment: Experiment, reviewer, now: datetime | None = None
 ) -> Assignment | None:
     """The pair this reviewer was shown and has not answered yet, if its lease is live."""
-    now = now or timezone.now()
-    return (
-        Assignment.objects.select_related("pair")
-        .filter(
-            experiment=experiment,
-            reviewer=reviewer,
-            status=Assignment.Status.SHOWN,
-            shown_at__gte=now - lease_length(),
+    current_id, _stale = _current_and_stale(experiment, reviewer, now or timezone.now())
+    if current_id is None:
+        return None
+    return Assignment.objects.select_related("pair").get(pk=current_id)
+
+
+def _current_and_stale(experiment: Experiment, reviewer, now: datetime) -> tuple[int | None, bool]:
+    """In one round trip: the id of the reviewer's live shown assignment (the oldest, if
+    any), and whether any lease in the experiment has run out."""
+    cutoff = connection.ops.adapt_datetimefield_value(now - lease_length())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT
+                (SELECT a.id FROM reviewapp_assignment a
+                 WHERE a.experiment_id = %(experiment)s AND a.reviewer_id = %(reviewer)s
+                   AND a.status = 'shown' AND a.shown_at >= %(cutoff)s
+                 ORDER BY a.shown_at LIMIT 1),
+                EXISTS (SELECT 1 FROM reviewapp_assignment s
+                 WHERE s.experiment_id = %(experiment)s AND s.status = 'shown'
+                   AND s.shown_at < %(cutoff)s)
+            """,
+            {"experiment": experiment.pk, "reviewer": reviewer.pk, "cutoff": cutoff},
         )
-        .order_by("shown_at")
-        .first()
-    )
+        current_id, stale = cursor.fetchone()
+    return current_id, bool(stale)
 
 
 # How many pairs of the lowest level, read in index order from the reviewer's starting
@@ -191,9 +205,7 @@ def _lock_window_pair(experiment: Experiment, reviewer) -> Pair | None:
     """Lock and return the pair from the reviewer's window (NEXT_PAIR_SQL), or None when
     the window is empty or every pair in it is being taken by somebody else."""
     k = experiment.reviews_per_pair
-    starts = " ".join(
-        f"WHEN {level} THEN %(start{level})s" for level in range(k)
-    )  # levels are ints
+    starts = " ".join(f"WHEN {level} THEN %(start{level})s" for level in range(k))
     params = {
         "experiment": experiment.pk,
         "reviewer": reviewer.pk,
@@ -252,34 +264,16 @@ def _lock_next_pair(experiment: Experiment, reviewer, wait_for: int | None) -> P
 MAX_ROUNDS = 50
 
 
-def _lock_reviewer(experiment: Experiment, reviewer, now: datetime) -> tuple[int | None, bool]:
-    """Lock the reviewer's user row (FOR NO KEY UPDATE) for this transaction, then read
-    the id of their live shown assignment, if any, and whether any lease in the
-    experiment has run out. Two statements: under READ COMMITTED a statement's snapshot
-    is taken when it starts, so a read in the locking statement itself would miss the
-    assignment that the request it waited for has just committed."""
+def _lock_reviewer(reviewer) -> None:
+    """Lock the reviewer's user row (FOR NO KEY UPDATE) until the transaction ends. Its
+    own statement: under READ COMMITTED a statement's snapshot is taken when it starts,
+    so a read in the locking statement itself would miss the assignment that the request
+    it waited for has just committed."""
+    if not connection.features.has_select_for_update:
+        return
     user_table = connection.ops.quote_name(get_user_model()._meta.db_table)
-    cutoff = connection.ops.adapt_datetimefield_value(now - lease_length())
     with connection.cursor() as cursor:
-        if connection.features.has_select_for_update:
-            cursor.execute(
-                f"SELECT 1 FROM {user_table} WHERE id = %s FOR NO KEY UPDATE", [reviewer.pk]
-            )
-        cursor.execute(
-            """
-            SELECT
-                (SELECT a.id FROM reviewapp_assignment a
-                 WHERE a.experiment_id = %(experiment)s AND a.reviewer_id = %(reviewer)s
-                   AND a.status = 'shown' AND a.shown_at >= %(cutoff)s
-                 ORDER BY a.shown_at LIMIT 1),
-                EXISTS (SELECT 1 FROM reviewapp_assignment s
-                 WHERE s.experiment_id = %(experiment)s AND s.status = 'shown'
-                   AND s.shown_at < %(cutoff)s)
-            """,
-            {"experiment": experiment.pk, "reviewer": reviewer.pk, "cutoff": cutoff},
-        )
-        current_id, stale = cursor.fetchone()
-    return current_id, bool(stale)
+        cursor.execute(f"SELECT 1 FROM {user_table} WHERE id = %s FOR NO KEY UPDATE", [reviewer.pk])
 
 
 def next_assignment(experiment: Experiment, reviewer, now: datetime | None = None):
@@ -308,7 +302,8 @@ def next_assignment(experiment: Experiment, reviewer, now: datetime | None = Non
     for _round in range(MAX_ROUNDS):
         try:
             with transaction.atomic():
-                current_id, stale = _lock_reviewer(experiment, reviewer, now)
+                _lock_reviewer(reviewer)
+                current_id, stale = _current_and_stale(experiment, reviewer, now)
                 if current_id is not None:
                     return Assignment.objects.select_related("pair").get(pk=current_id)
                 if stale:

@@ -16,6 +16,7 @@ def _fields(model) -> list:
     return list(model._meta.concrete_fields)
 
 
+@cache
 def columns(model, alias: str) -> str:
     """The model's columns, in the order instance() reads them: `alias."column", ...`."""
     quote = connection.ops.quote_name

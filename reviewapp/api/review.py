@@ -11,6 +11,7 @@ from ninja import Path, Router
 
 from ..access import get_membership_for_reviewer
 from ..assignment import next_assignment_within_quota, reviewer_progress, skip_assignment
+from ..experiments import rubric
 from ..judgments import Answer, record_submission
 from ..models import Assignment, Experiment, Membership
 from .errors import ApiError, errors
@@ -58,7 +59,7 @@ def review_next(request, slug: str = Slug):
         "prompt": pair.prompt,
         "left": left,
         "right": right,
-        "dimensions": [d.name for d in experiment.dimensions.all()],
+        "dimensions": [d.name for d in rubric(experiment)],
         "choices": choices_for(experiment),
         "ask_strength": experiment.ask_strength,
         "require_rationale": experiment.require_rationale,
@@ -86,7 +87,7 @@ def review_answer(request, data: AnswerIn, slug: str = Slug, assignment_id: int 
     it again is harmless: the first answer stands (status already_recorded)."""
     experiment = get_membership_for_reviewer(request.auth, slug).experiment
     own_assignment(request, experiment, assignment_id)
-    dimensions = list(experiment.dimensions.all())
+    dimensions = rubric(experiment)
     names = {d.name for d in dimensions}
     unknown = sorted((set(data.choices) | set(data.strength)) - names)
     if unknown:
@@ -101,7 +102,14 @@ def review_answer(request, data: AnswerIn, slug: str = Slug, assignment_id: int 
         for d in dimensions
         if d.name in data.choices
     }
-    outcome = record_submission(assignment_id, request.auth, answers, data.rationale)
+    outcome = record_submission(
+        assignment_id,
+        request.auth,
+        answers,
+        data.rationale,
+        dimensions=dimensions,
+        experiment=experiment,
+    )
     status = "already_recorded" if outcome.already_recorded else "recorded"
     return {"assignment": assignment_id, "status": status}
 
