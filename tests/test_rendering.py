@@ -64,3 +64,30 @@ def test_very_long_output_renders():
     text = ("word " * 20_000) + "\n\n```\n" + ("x = 1\n" * 2_000) + "```"
     html = render_markdown(text)
     assert len(html) > 100_000 and html.count("<pre>") == 1
+
+
+def test_raw_html_is_shown_as_typed():
+    html = render_markdown('a <b>bold?</b> &amp;\n\n<div class="x">\nblock\n</div>')
+    assert "&lt;b&gt;bold?&lt;/b&gt; &amp;" in html
+    assert '&lt;div class="x"&gt;' in html and "&lt;/div&gt;" in html
+    assert "<b>" not in html and "<div" not in html
+
+
+def test_escaping_that_reshapes_the_text_is_repeated_until_no_raw_html_is_left():
+    # Escaping the first tag frees its backtick, which then opens a code span and
+    # exposes the <img> that was inside one: the second pass escapes it too.
+    html = render_markdown("<span title='`'>x</span> `<img src=x onerror=alert(1)>`")
+    assert "<img" not in html and "<span" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_texts_that_never_settle_are_shown_verbatim(monkeypatch):
+    from reviewapp import rendering
+
+    monkeypatch.setattr(rendering, "MAX_ESCAPE_PASSES", 0)
+    assert render_markdown("*a* <b>\nc") == "*a* &lt;b&gt;<br>c"
+    assert render_markdown("*a* no tags") == "<p><em>a</em> no tags</p>\n"
+
+
+def test_a_lone_surrogate_does_not_break_rendering():
+    assert render_markdown("a \ud800 *b*") == "<p>a ? <em>b</em></p>\n"
