@@ -4,10 +4,14 @@ Blindness is decided here: the templates receive the prompt, the left text, the 
 text, the dimensions and progress. Model names, pair ids and metadata never reach them.
 """
 
+from functools import lru_cache
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -32,8 +36,8 @@ def review_home(request):
     return render(request, "review/home.html", {"experiments": experiments})
 
 
-def option_list(experiment: Experiment) -> list[dict]:
-    """The choices per dimension, in screen order, each with its keyboard shortcut."""
+def option_list(experiment: Experiment) -> tuple[tuple[str, str, str], ...]:
+    """The choices per dimension, in screen order: (value, label, keyboard shortcut)."""
     if experiment.ask_strength:
         options = [
             ("left:clear", "Left clearly better"),
@@ -46,7 +50,45 @@ def option_list(experiment: Experiment) -> list[dict]:
         options = [("left", "Left better"), ("tie", "Tie"), ("right", "Right better")]
     if not experiment.allow_ties:
         options = [o for o in options if o[0] != "tie"]
-    return [{"value": v, "label": label, "key": str(i + 1)} for i, (v, label) in enumerate(options)]
+    return tuple((value, label, str(i + 1)) for i, (value, label) in enumerate(options))
+
+
+# The answer fields are the bulk of the review template (a radio button per dimension and
+# choice) and are the same for every pair of an experiment until something is posted back
+# with errors: rendered once per process and reused. A pure function of its arguments.
+@lru_cache(maxsize=256)
+def _choices_html(fields: tuple[tuple[str, str, str, str], ...], options) -> SafeString:
+    return render_to_string(
+        "review/_choices.html",
+        {
+            "dimensions": [
+                {"name": name, "field": field, "selected": selected, "error": error}
+                for name, field, selected, error in fields
+            ],
+            "options": [{"value": v, "label": label, "key": key} for v, label, key in options],
+        },
+    )
+
+
+@lru_cache(maxsize=64)
+def _option_keys_html(options) -> SafeString:
+    return render_to_string(
+        "review/_option_keys.html",
+        {"options": [{"value": v, "label": label, "key": key} for v, label, key in options]},
+    )
+
+
+def choices_html(dimensions, options, posted, errors) -> SafeString:
+    fields = tuple(
+        (
+            d.name,
+            f"dim-{d.position}",
+            str(posted.get(f"dim-{d.position}", "")),
+            str(errors.get(d.name, "")),
+        )
+        for d in dimensions
+    )
+    return _choices_html(fields, options)
 
 
 def parse_answers(post, dimensions) -> dict[int, Answer]:
@@ -90,6 +132,8 @@ def pair_context(
     )
     posted = posted or {}
     errors = errors or {}
+    options = option_list(experiment)
+    url_args = (experiment.slug, assignment.pk)
     context |= {
         "finished": False,
         "assignment_id": assignment.pk,
@@ -98,16 +142,10 @@ def pair_context(
         "left_empty": not left.strip(),
         "right": render_markdown(right),
         "right_empty": not right.strip(),
-        "dimensions": [
-            {
-                "name": d.name,
-                "field": f"dim-{d.position}",
-                "selected": posted.get(f"dim-{d.position}", ""),
-                "error": errors.get(d.name, ""),
-            }
-            for d in dimensions
-        ],
-        "options": option_list(experiment),
+        "submit_url": reverse("review-submit", args=url_args),
+        "skip_url": reverse("review-skip", args=url_args),
+        "choices": choices_html(dimensions, options, posted, errors),
+        "option_keys": _option_keys_html(options),
         "require_rationale": experiment.require_rationale,
         "rationale": posted.get("rationale", ""),
         "rationale_error": errors.get("rationale", ""),
