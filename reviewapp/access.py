@@ -3,11 +3,13 @@
 Anything a user may not see answers 404, so guessing slugs or ids reveals nothing.
 """
 
+import json
+
 from django.db import connection
 from django.db.models import Q
 from django.http import Http404
 
-from .models import Assignment, Experiment, InviteLink, Membership
+from .models import Assignment, Dimension, Experiment, InviteLink, Membership
 from .rawsql import columns, instance, width
 
 
@@ -46,21 +48,24 @@ def get_experiment_for_reviewer(user, slug: str) -> Experiment:
 
 def get_membership_for_reviewer(user, slug: str) -> Membership:
     """The reviewer's place in the experiment, in one query (it runs on every review
-    request): with the experiment, the invite, and the counts the progress bar needs
-    (`done`: pairs this reviewer submitted; `n_reviewers`: members of the experiment)."""
+    request): with the experiment, the invite, the rubric (`rubric`: the dimensions in
+    screen order) and the counts the progress bar needs (`done`: pairs this reviewer
+    submitted; `n_reviewers`: members of the experiment)."""
+    if not user.is_authenticated:
+        raise Http404("No such experiment.")
     sql = f"""
         SELECT {columns(Membership, "m")}, {columns(Experiment, "e")}, {columns(InviteLink, "i")},
             (SELECT COUNT(*) FROM reviewapp_assignment a
              WHERE a.experiment_id = m.experiment_id AND a.reviewer_id = m.user_id
                AND a.status = %s),
-            (SELECT COUNT(*) FROM reviewapp_membership o WHERE o.experiment_id = m.experiment_id)
+            (SELECT COUNT(*) FROM reviewapp_membership o WHERE o.experiment_id = m.experiment_id),
+            (SELECT {_JSON_ROWS[connection.vendor]}(d.id, d.name, d.position))
+             FROM reviewapp_dimension d WHERE d.experiment_id = m.experiment_id)
         FROM reviewapp_membership m
         JOIN reviewapp_experiment e ON e.id = m.experiment_id
         LEFT JOIN reviewapp_invitelink i ON i.id = m.invite_id
         WHERE e.slug = %s AND m.user_id = %s
     """
-    if not user.is_authenticated:
-        raise Http404("No such experiment.")
     with connection.cursor() as cursor:
         cursor.execute(sql, [Assignment.Status.SUBMITTED, slug, user.pk])
         row = cursor.fetchone()
@@ -69,8 +74,30 @@ def get_membership_for_reviewer(user, slug: str) -> Membership:
     m, e = width(Membership), width(Experiment)
     membership = instance(Membership, row[:m])
     membership.experiment = instance(Experiment, row[m : m + e])
-    invite_row = row[m + e : -2]
+    invite_row = row[m + e : -3]
     membership.invite = None if invite_row[0] is None else instance(InviteLink, invite_row)
-    membership.done, membership.n_reviewers = row[-2:]
+    membership.done, membership.n_reviewers, dimension_rows = row[-3:]
+    membership.rubric = _rubric_from_json(membership.experiment, dimension_rows)
     membership.user = user  # already loaded: spare the query
     return membership
+
+
+# The rubric as one JSON array of [id, name, position] rows (aggregates cannot take an
+# ORDER BY on SQLite before 3.44, so the order is made in Python).
+_JSON_ROWS = {
+    "postgresql": "json_agg(json_build_array",
+    "sqlite": "json_group_array(json_array",
+}
+
+
+def _rubric_from_json(experiment: Experiment, rows) -> list[Dimension]:
+    if isinstance(rows, str):  # SQLite hands JSON back as text, psycopg decodes it
+        rows = json.loads(rows)
+    dimensions = [
+        Dimension(id=pk, experiment_id=experiment.pk, name=name, position=position)
+        for pk, name, position in rows or ()
+    ]
+    dimensions.sort(key=lambda dimension: dimension.position)
+    for dimension in dimensions:
+        dimension.experiment = experiment
+    return dimensions

@@ -2,12 +2,11 @@
 
 from collections.abc import Sequence
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, Q
 from django.utils.text import slugify
 
 from .models import DEFAULT_DIMENSIONS, Dimension, Experiment, Pair
-from .rawsql import columns, instance
 
 
 class DimensionError(ValueError):
@@ -94,15 +93,3 @@ def recount_pairs(experiment: Experiment) -> None:
     Experiment.objects.filter(pk=experiment.pk).update(
         pair_count=counts["regular"], gold_pair_count=counts["gold"]
     )
-
-
-def rubric(experiment: Experiment) -> list[Dimension]:
-    """The experiment's dimensions in screen order (plain SQL: every review request reads
-    them)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {columns(Dimension, 'd')} FROM reviewapp_dimension d"
-            " WHERE d.experiment_id = %s ORDER BY d.position",
-            [experiment.pk],
-        )
-        return [instance(Dimension, row) for row in cursor.fetchall()]

@@ -74,16 +74,35 @@ def test_membership_lookup_counts_and_refuses_outsiders(owner):
 
 
 @pytest.mark.django_db
-def test_rubric_is_the_dimensions_in_screen_order(owner):
-    from reviewapp.experiments import rubric, save_dimensions
+def test_membership_rubric_is_the_dimensions_in_screen_order(owner):
+    from reviewapp.experiments import save_dimensions
 
-    experiment = make_experiment(owner, dimensions=["overall", "style", "accuracy"])
+    experiment = make_experiment(owner, dimensions=["overall", "style", "accuracy", "zeta"])
+    rita = make_user("rita")
+    experiment.reviewers.add(rita)
     dims = {d.name: d for d in experiment.dimensions.all()}
+    # Reordered (positions no longer follow ids) and one removed.
     save_dimensions(
-        experiment, [(dims["accuracy"].pk, "accuracy"), (dims["overall"].pk, "overall")]
+        experiment,
+        [
+            (dims["zeta"].pk, "zeta"),
+            (dims["accuracy"].pk, "accuracy"),
+            (dims["overall"].pk, "overall"),
+        ],
     )
-    got = rubric(experiment)
+    got = get_membership_for_reviewer(rita, experiment.slug).rubric
     assert [field_values(d) for d in got] == [
         field_values(d) for d in experiment.dimensions.order_by("position")
     ]
-    assert [d.name for d in got] == ["accuracy", "overall"]
+    assert [d.name for d in got] == ["zeta", "accuracy", "overall"]
+    for name, value in field_values(experiment.dimensions.get(name="zeta")).items():
+        assert type(getattr(got[0], name)) is type(value), name
+
+
+@pytest.mark.django_db
+def test_membership_rubric_of_an_experiment_without_dimensions_is_empty(owner):
+    experiment = make_experiment(owner, dimensions=["overall"])
+    experiment.dimensions.all().delete()
+    rita = make_user("rita")
+    experiment.reviewers.add(rita)
+    assert get_membership_for_reviewer(rita, experiment.slug).rubric == []

@@ -11,7 +11,6 @@ from ninja import Path, Router
 
 from ..access import get_membership_for_reviewer
 from ..assignment import next_assignment_within_quota, reviewer_progress, skip_assignment
-from ..experiments import rubric
 from ..judgments import Answer, record_submission
 from ..models import Assignment, Experiment, Membership
 from .errors import ApiError, errors
@@ -59,7 +58,7 @@ def review_next(request, slug: str = Slug):
         "prompt": pair.prompt,
         "left": left,
         "right": right,
-        "dimensions": [d.name for d in rubric(experiment)],
+        "dimensions": [d.name for d in membership.rubric],
         "choices": choices_for(experiment),
         "ask_strength": experiment.ask_strength,
         "require_rationale": experiment.require_rationale,
@@ -85,9 +84,9 @@ def own_assignment(request, experiment, assignment_id: int) -> Assignment:
 def review_answer(request, data: AnswerIn, slug: str = Slug, assignment_id: int = AssignmentId):
     """Record your answer: one choice (left / right / tie) per dimension, by name. Sending
     it again is harmless: the first answer stands (status already_recorded)."""
-    experiment = get_membership_for_reviewer(request.auth, slug).experiment
+    membership = get_membership_for_reviewer(request.auth, slug)
+    experiment, dimensions = membership.experiment, membership.rubric
     own_assignment(request, experiment, assignment_id)
-    dimensions = rubric(experiment)
     names = {d.name for d in dimensions}
     unknown = sorted((set(data.choices) | set(data.strength)) - names)
     if unknown:

@@ -22,7 +22,6 @@ from ..assignment import (
     reviewer_progress,
     skip_assignment,
 )
-from ..experiments import rubric
 from ..judgments import Answer, SubmissionRefused, record_submission, validate_answers
 from ..models import Assignment, Experiment
 from ..rendering import render_markdown
@@ -175,7 +174,7 @@ def review_pair(request, slug):
     experiment = membership.experiment
     if not experiment.is_open:
         return render_pair(request, experiment, closed_context(experiment))
-    dimensions = rubric(experiment)
+    dimensions = membership.rubric
     assignment = next_assignment_within_quota(membership)
     return render_pair(request, experiment, pair_context(membership, dimensions, assignment))
 
@@ -186,7 +185,7 @@ def review_pair(request, slug):
 def submit_pair(request, slug, assignment_id):
     membership = get_membership_for_reviewer(request.user, slug)
     experiment = membership.experiment
-    dimensions = rubric(experiment)
+    dimensions = membership.rubric
     answers = parse_answers(request.POST, dimensions)
     # PostgreSQL cannot store a NUL character in text; nobody types one on purpose.
     rationale = request.POST.get("rationale", "").replace("\x00", "")
@@ -245,6 +244,6 @@ def skip_pair(request, slug, assignment_id):
         return redirect("review-pair", experiment.slug)
     if not experiment.is_open:
         return render_pair(request, experiment, closed_context(experiment))
-    dimensions = rubric(experiment)
+    dimensions = membership.rubric
     context = pair_context(membership, dimensions, next_assignment_within_quota(membership))
     return render_pair(request, experiment, context)
