@@ -147,16 +147,17 @@ def _candidates(experiment: Experiment, reviewer):
     ).exclude(pk__in=already_seen)
 
 
-# The next pair in one statement (one round trip instead of four): the lowest slot level
-# among the reviewer's candidates, WINDOW pairs of that level in index order from the
-# reviewer's starting point for the level (wrapping around at the end), and of those
-# the free one with the smallest shuffle key XOR the reviewer's mask, locked. The CASE
-# maps each level to the reviewer's seeded starting point for it. Every part walks the
-# pair_queue index and stops early, so the cost does not grow with the number of pairs
-# (sorting every candidate by the reviewer's key took ~6 ms at 10k pairs, ~30 ms at
-# 100k). NOT IN, not NOT EXISTS: PostgreSQL runs it as one hashed subplan over the
-# reviewer's own assignments, whatever the table statistics say.
-NEXT_PAIR_SQL = """
+# The next pair claimed in one statement (one round trip instead of five): the lowest
+# slot level among the reviewer's candidates, WINDOW pairs of that level in index order
+# from the reviewer's starting point for the level (wrapping around at the end), and of
+# those the free one with the smallest shuffle key XOR the reviewer's mask, locked, its
+# slot counted, its row returned. The CASE maps each level to the reviewer's seeded
+# starting point for it. Every part walks the pair_queue index and stops early, so the
+# cost does not grow with the number of pairs (sorting every candidate by the reviewer's
+# key took ~6 ms at 10k pairs, ~30 ms at 100k); only the winner's wide row is read.
+# NOT IN, not NOT EXISTS: PostgreSQL runs it as one hashed subplan over the reviewer's
+# own assignments, whatever the table statistics say.
+CLAIM_NEXT_PAIR_SQL = """
 WITH seen AS (
     SELECT pair_id FROM reviewapp_assignment
     WHERE experiment_id = %(experiment)s AND reviewer_id = %(reviewer)s
@@ -188,11 +189,15 @@ WITH seen AS (
         ) AS wrapped
     ) AS both_parts
     ORDER BY part, shuffle_key LIMIT %(window)s
+), chosen AS (
+    SELECT p.id FROM reviewapp_pair p
+    WHERE p.id IN (SELECT id FROM nearby) AND p.slots_taken < %(k)s
+    ORDER BY (p.shuffle_key | %(mask)s) - (p.shuffle_key & %(mask)s), p.id
+    LIMIT 1 {lock}
 )
-SELECT {columns} FROM reviewapp_pair p
-WHERE p.id IN (SELECT id FROM nearby) AND p.slots_taken < %(k)s
-ORDER BY (p.shuffle_key | %(mask)s) - (p.shuffle_key & %(mask)s), p.id
-LIMIT 1 {lock}
+UPDATE reviewapp_pair SET slots_taken = slots_taken + 1
+WHERE id = (SELECT id FROM chosen)
+RETURNING {columns}
 """
 
 
@@ -201,9 +206,10 @@ def _lock_clause(postgres_clause: str) -> str:
     return postgres_clause if connection.features.has_select_for_update else ""
 
 
-def _lock_window_pair(experiment: Experiment, reviewer) -> Pair | None:
-    """Lock and return the pair from the reviewer's window (NEXT_PAIR_SQL), or None when
-    the window is empty or every pair in it is being taken by somebody else."""
+def _claim_window_pair(experiment: Experiment, reviewer) -> Pair | None:
+    """Lock, count a slot of and return the pair from the reviewer's window
+    (CLAIM_NEXT_PAIR_SQL), or None when the window is empty or every pair in it is being
+    taken by somebody else."""
     k = experiment.reviews_per_pair
     starts = " ".join(f"WHEN {level} THEN %(start{level})s" for level in range(k))
     params = {
@@ -217,8 +223,8 @@ def _lock_window_pair(experiment: Experiment, reviewer) -> Pair | None:
         f"start{level}": seeded_bits(experiment.seed, "start", reviewer.pk, level)
         for level in range(k)
     }
-    sql = NEXT_PAIR_SQL.format(
-        starts=starts, columns=columns(Pair, "p"), lock=_lock_clause("FOR UPDATE OF p SKIP LOCKED")
+    sql = CLAIM_NEXT_PAIR_SQL.format(
+        starts=starts, columns=columns(Pair, ""), lock=_lock_clause("FOR UPDATE OF p SKIP LOCKED")
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -226,8 +232,11 @@ def _lock_window_pair(experiment: Experiment, reviewer) -> Pair | None:
     return None if row is None else instance(Pair, row)
 
 
-def _lock_next_pair(experiment: Experiment, reviewer, wait_for: int | None) -> Pair | None:
-    """Lock and return the pair to give this reviewer, or None.
+def _lock_next_pair(
+    experiment: Experiment, reviewer, wait_for: int | None
+) -> tuple[Pair | None, bool]:
+    """Lock and return the pair to give this reviewer, or None; and whether its slot has
+    been counted already (the usual way, CLAIM_NEXT_PAIR_SQL, does both at once).
 
     Fewest slots taken first; within that level, the pair with the smallest
     (shuffle_key XOR reviewer mask) in the reviewer's window. Rows other reviewers are
@@ -243,19 +252,20 @@ def _lock_next_pair(experiment: Experiment, reviewer, wait_for: int | None) -> P
             .first()
         )
         if waited is not None:
-            return waited
-    locked = _lock_window_pair(experiment, reviewer)
-    if locked is not None:
-        return locked
+            return waited, False
+    claimed = _claim_window_pair(experiment, reviewer)
+    if claimed is not None:
+        return claimed, True
     # The whole window is being taken by others (or empty): the exact order over every
     # candidate.
-    return (
+    pair = (
         _candidates(experiment, reviewer)
         .annotate(order_key=_xor_key(reviewer_mask(experiment.seed, reviewer.pk)))
         .order_by("slots_taken", "order_key", "pk")
         .select_for_update(skip_locked=True, of=("self",))
         .first()
     )
+    return pair, False
 
 
 # Rounds of "everything left is locked by others: wait for one of them, then look again".
@@ -308,10 +318,14 @@ def next_assignment(experiment: Experiment, reviewer, now: datetime | None = Non
                     return Assignment.objects.select_related("pair").get(pk=current_id)
                 if stale:
                     _release(experiment, now)
-                pair = _lock_next_pair(experiment, reviewer, wait_for)
+                pair, counted = _lock_next_pair(experiment, reviewer, wait_for)
                 if pair is not None:
                     gold = _gold_pair_due(experiment, reviewer)
-                    return _take(experiment, reviewer, gold or pair, now)
+                    if gold is None:
+                        return _take(experiment, reviewer, pair, now, counted=counted)
+                    if counted:  # the regular pair's slot goes back; its lock ends with us
+                        Pair.objects.filter(pk=pair.pk).update(slots_taken=F("slots_taken") - 1)
+                    return _take(experiment, reviewer, gold, now, counted=False)
                 # Read without locking: is anything left at all, locked or not?
                 wait_for = _candidates(experiment, reviewer).values_list("pk", flat=True).first()
                 if wait_for is None:
@@ -352,9 +366,11 @@ def _gold_pair_due(experiment: Experiment, reviewer) -> Pair | None:
     return candidate if counts["gold_seen"] < due else None
 
 
-def _take(experiment: Experiment, reviewer, pair: Pair, now: datetime) -> Assignment:
-    """Record the assignment and count its slot (two plain statements: this runs on every
-    new pair a reviewer sees)."""
+def _take(
+    experiment: Experiment, reviewer, pair: Pair, now: datetime, *, counted: bool
+) -> Assignment:
+    """Record the assignment and count its slot unless `counted` already (plain
+    statements: this runs on every new pair a reviewer sees)."""
     left_is_a = left_is_a_for(experiment.seed, reviewer.pk, pair.external_id)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -371,10 +387,11 @@ def _take(experiment: Experiment, reviewer, pair: Pair, now: datetime) -> Assign
             ],
         )
         (assignment_id,) = cursor.fetchone()
-        cursor.execute(
-            "UPDATE reviewapp_pair SET slots_taken = slots_taken + 1 WHERE id = %s", [pair.pk]
-        )
-    pair.slots_taken += 1
+        if not counted:
+            cursor.execute(
+                "UPDATE reviewapp_pair SET slots_taken = slots_taken + 1 WHERE id = %s", [pair.pk]
+            )
+            pair.slots_taken += 1
     return Assignment(
         id=assignment_id,
         experiment=experiment,

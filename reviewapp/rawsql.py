@@ -18,9 +18,11 @@ def _fields(model) -> list:
 
 @cache
 def columns(model, alias: str) -> str:
-    """The model's columns, in the order instance() reads them: `alias."column", ...`."""
+    """The model's columns, in the order instance() reads them: `alias."column", ...`
+    (unqualified with an empty alias, as RETURNING needs)."""
     quote = connection.ops.quote_name
-    return ", ".join(f"{alias}.{quote(field.column)}" for field in _fields(model))
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(f"{prefix}{quote(field.column)}" for field in _fields(model))
 
 
 @cache
