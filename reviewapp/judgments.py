@@ -92,7 +92,24 @@ def record_submission(
     assignment must then belong to it.
     """
     now = now or timezone.now()
+    rationale = rationale.strip()
     with transaction.atomic():
+        if (
+            experiment is not None
+            and dimensions is not None
+            and experiment.status == Experiment.Status.OPEN
+            and not validate_answers(experiment, dimensions, answers, rationale)
+        ):
+            # The usual case, a valid first answer to a live assignment, in two statements:
+            # the conditional UPDATE takes the row lock and checks the status at once. If it
+            # matches nothing, the full checks below say why.
+            stored = _store(
+                assignment_id, reviewer, experiment, dimensions, answers, rationale, now,
+                from_status=Assignment.Status.SHOWN,
+            )  # fmt: skip
+            if stored is not None:
+                return SubmitOutcome(stored, already_recorded=False)
+
         assignment = _lock_assignment(assignment_id, reviewer)
         if assignment is None or (
             experiment is not None and assignment.experiment_id != experiment.pk
@@ -127,12 +144,15 @@ def record_submission(
                 )
             Pair.objects.filter(pk=pair.pk).update(slots_taken=F("slots_taken") + 1)
 
-        _store(assignment, experiment, dimensions, answers, rationale.strip(), now)
-    return SubmitOutcome(assignment, already_recorded=False)
+        stored = _store(
+            assignment.pk, reviewer, experiment, dimensions, answers, rationale, now,
+            from_status=assignment.status,
+        )  # fmt: skip
+    return SubmitOutcome(stored, already_recorded=False)
 
 
-# The submit is the other half of every pair a reviewer sees: its three statements are
-# written out by hand (the ORM takes longer to build them than the database to run them).
+# The submit is the other half of every pair a reviewer sees: its statements are written
+# out by hand (the ORM takes longer to build them than the database to run them).
 
 
 def _lock_assignment(assignment_id: int, reviewer) -> Assignment | None:
@@ -151,31 +171,55 @@ def _lock_assignment(assignment_id: int, reviewer) -> Assignment | None:
     return None if row is None else instance(Assignment, row)
 
 
-def _store(assignment, experiment, dimensions, answers, rationale: str, now: datetime) -> None:
-    """Insert one judgment per dimension and mark the assignment submitted."""
-    judgments = [
-        (
-            assignment.pk,
-            dimension.pk,
-            content_choice(answers[dimension.pk].choice, assignment.left_is_a),
-            answers[dimension.pk].strength if experiment.ask_strength else "",
-        )
-        for dimension in dimensions
-    ]
-    placeholders = ", ".join(["(%s, %s, %s, %s)"] * len(judgments))
-    submitted_at = connection.ops.adapt_datetimefield_value(now)
+def _store(
+    assignment_id: int,
+    reviewer,
+    experiment: Experiment,
+    dimensions: list[Dimension],
+    answers: dict[int, Answer],
+    rationale: str,
+    now: datetime,
+    *,
+    from_status: str,
+) -> Assignment | None:
+    """Mark the reviewer's assignment in this experiment submitted if its status is
+    `from_status`, and insert one judgment per dimension. None (nothing written) if there
+    is no such assignment."""
+    if not 0 < assignment_id < 2**63:  # no such id in a bigint column (and no overflow)
+        return None
     with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE reviewapp_assignment SET status = %s, submitted_at = %s, rationale = %s"
+            " WHERE id = %s AND reviewer_id = %s AND experiment_id = %s AND status = %s"
+            f" RETURNING {columns(Assignment, '')}",
+            [
+                Assignment.Status.SUBMITTED,
+                connection.ops.adapt_datetimefield_value(now),
+                rationale,
+                assignment_id,
+                reviewer.pk,
+                experiment.pk,
+                from_status,
+            ],
+        )
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        assignment = instance(Assignment, row)
+        judgments = [
+            (
+                assignment.pk,
+                dimension.pk,
+                content_choice(answers[dimension.pk].choice, assignment.left_is_a),
+                answers[dimension.pk].strength if experiment.ask_strength else "",
+            )
+            for dimension in dimensions
+        ]
         if judgments:
+            placeholders = ", ".join(["(%s, %s, %s, %s)"] * len(judgments))
             cursor.execute(
                 "INSERT INTO reviewapp_judgment (assignment_id, dimension_id, choice, strength)"
                 f" VALUES {placeholders}",
                 [value for judgment in judgments for value in judgment],
             )
-        cursor.execute(
-            "UPDATE reviewapp_assignment SET status = %s, submitted_at = %s, rationale = %s"
-            " WHERE id = %s",
-            [Assignment.Status.SUBMITTED, submitted_at, rationale, assignment.pk],
-        )
-    assignment.status = Assignment.Status.SUBMITTED
-    assignment.submitted_at = now
-    assignment.rationale = rationale
+    return assignment

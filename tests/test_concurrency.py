@@ -224,7 +224,8 @@ def test_double_click_through_the_view_answers_the_same_way_twice(owner, reviewe
         first = pool.submit(in_thread(click))
         assert hold.inside.wait(10)
         second = pool.submit(in_thread(click))
-        wait_until_blocked_on_lock("SELECT a.")
+        # The view's submit knows its experiment and rubric: its conditional UPDATE waits.
+        wait_until_blocked_on_lock("UPDATE reviewapp_assignment")
         hold.release.set()
         responses = [first.result(timeout=20), second.result(timeout=20)]
 
