@@ -3,11 +3,13 @@
 from datetime import timedelta
 
 import pytest
-from django.contrib.sessions.models import Session
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from reviewapp.auth import SessionStore, UserBackend
+from reviewapp.models import UserSession as Session
 from tests.conftest import make_user
 
 
@@ -45,3 +47,56 @@ def test_logging_out_ends_the_session_everywhere(client):
     client.post(reverse("logout"))
     assert not Session.objects.filter(pk=key).exists()
     assert SessionStore(key).load() == {}
+
+
+@pytest.mark.django_db
+def test_the_session_read_brings_the_user_along(client):
+    rita = make_user("rita")
+    client.force_login(rita)
+    key = client.cookies["sessionid"].value
+    assert Session.objects.get(pk=key).user_id == rita.pk
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(reverse("review-home")).wsgi_request.user == rita
+    user_table = '"auth_user"'
+    assert not any(
+        q["sql"].lstrip().startswith("SELECT") and f"FROM {user_table}" in q["sql"]
+        for q in queries.captured_queries
+    ), "the user was read a second time"
+
+
+@pytest.mark.django_db
+def test_the_session_data_not_its_user_column_says_who_is_signed_in(client):
+    rita, raj = make_user("rita"), make_user("raj")
+    client.force_login(rita)
+    key = client.cookies["sessionid"].value
+    Session.objects.filter(pk=key).update(user=raj)  # a column that disagrees with the data
+    assert client.get(reverse("review-home")).wsgi_request.user == rita
+
+
+@pytest.mark.django_db
+def test_a_user_deactivated_or_deleted_is_signed_out(client):
+    rita = make_user("rita")
+    client.force_login(rita)
+    rita.is_active = False
+    rita.save()
+    response = client.get(reverse("review-home"))
+    assert response.status_code == 302 and reverse("login") in response["Location"]
+    raj = make_user("raj")
+    client.force_login(raj)
+    key = client.cookies["sessionid"].value
+    raj.delete()
+    assert not Session.objects.filter(pk=key).exists()  # CASCADE: their sessions end
+    response = client.get(reverse("review-home"))
+    assert response.status_code == 302 and reverse("login") in response["Location"]
+
+
+@pytest.mark.django_db
+def test_a_user_read_with_one_session_is_never_used_for_another_request(client):
+    from reviewapp import auth
+
+    rita = make_user("rita")
+    client.force_login(rita)
+    SessionStore(client.cookies["sessionid"].value).load()  # hands rita over, unused
+    raj = make_user("raj")
+    assert UserBackend().get_user(str(raj.pk)) == raj
+    assert auth._user_read_with_session.get() is None
