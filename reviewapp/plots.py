@@ -9,16 +9,35 @@ untrusted (they come from uploaded files).
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import dataclass
 from html import escape
 
-WIDTH = 720
-LABEL_WIDTH = 230  # model names on the left
+WIDTH = 760  # drawn 1:1 in the page's 760 px plot box
+LABEL_WIDTH = 260  # model names on the left
+LABEL_GAP = 10  # between a label's right end and the plot
 NOTE_WIDTH = 90  # "n = 412" on the right
 ROW_HEIGHT = 28
+LINE_HEIGHT = 15  # each further line of a label adds this to its row
 TOP = 12
 AXIS_HEIGHT = 44
-MAX_LABEL_CHARS = 34
+FONT_SIZE = 13  # of the labels, as in app.css
+ELLIPSIS = "…"
+
+# Advance widths in em, rounded up, of DejaVu Sans (what Chromium falls back to on Debian;
+# the usual system fonts are narrower). The SVG has no text measurement of its own, so a
+# label is shortened to what these widths say fits, rather than clipped at the edge.
+_EM_WIDTHS = {
+    **dict.fromkeys("'ijlIJ", 0.3),
+    **dict.fromkeys(" ,./:;\\|f-()[]t!r", 0.42),
+    **dict.fromkeys('"*_`szc?LFkvxyPTY', 0.62),
+    **dict.fromkeys("KAVXZBRCUNHDGOQ&", 0.8),
+    **dict.fromkeys("w#+<=>^~M", 0.87),
+    **dict.fromkeys("%mW@", 1.0),
+}
+_DEFAULT_EM = 0.64  # other letters and digits
+_WIDE_EM = 1.0  # other ASCII (controls, unlisted symbols)
+_OTHER_EM = 1.1  # outside ASCII: the ellipsis, CJK, emoji, wide Cyrillic letters like Ж
 
 
 @dataclass(frozen=True)
@@ -30,14 +49,49 @@ class Row:
     note: str = ""
     # Filled marker when the interval excludes the reference line, hollow otherwise.
     decisive: bool = False
+    # The label as shown, one line each (each shortened to fit); the whole label by default.
+    lines: tuple[str, ...] = ()
 
 
 def _pct(value: float) -> str:
     return f"{100 * value:.0f} %"
 
 
-def _short(label: str) -> str:
-    return label if len(label) <= MAX_LABEL_CHARS else label[: MAX_LABEL_CHARS - 1] + "…"
+def _char_width(char: str) -> float:
+    if char in _EM_WIDTHS:
+        return _EM_WIDTHS[char]
+    if char.isascii():
+        return _DEFAULT_EM if char.isalnum() else _WIDE_EM
+    if unicodedata.combining(char) or unicodedata.category(char) == "Cf":
+        return 0.0  # accents on the previous letter, zero-width and direction marks
+    return _OTHER_EM
+
+
+def text_width(text: str, font_size: float = FONT_SIZE) -> float:
+    """An upper estimate of the drawn width of `text`, in SVG units."""
+    return font_size * sum(_char_width(char) for char in text)
+
+
+def fit_text(text: str, width: float) -> str:
+    """`text` if it fits in `width`, else its start and end around an ellipsis: model names
+    differ as often at the end ("...-v2" vs "...-v3") as at the start."""
+    if text_width(text) <= width:
+        return text
+    room = width - text_width(ELLIPSIS)
+    head, tail, used = 0, len(text), 0.0
+    while head < tail:
+        # Alternately one more character from the start and from the end, while it fits.
+        take_head = head <= len(text) - tail
+        index = head if take_head else tail - 1
+        cost = text_width(text[index])
+        if used + cost > room:
+            break
+        used += cost
+        if take_head:
+            head += 1
+        else:
+            tail -= 1
+    return text[:head].rstrip() + ELLIPSIS + text[tail:].lstrip()
 
 
 def _num(value: float) -> str:
@@ -60,7 +114,9 @@ def interval_plot(
     horizontal axis from `axis[0]` to `axis[1]`, an optional dashed reference line."""
     lo_axis, hi_axis = axis
     x0, x1 = LABEL_WIDTH, WIDTH - NOTE_WIDTH
-    height = TOP + ROW_HEIGHT * max(len(rows), 1) + AXIS_HEIGHT
+    n_lines = max((len(row.lines) for row in rows), default=1)
+    row_height = ROW_HEIGHT + LINE_HEIGHT * (max(n_lines, 1) - 1)
+    height = TOP + row_height * max(len(rows), 1) + AXIS_HEIGHT
 
     def x(value: float) -> float:
         value = min(max(value, lo_axis), hi_axis)
@@ -74,7 +130,7 @@ def interval_plot(
         f'<title id="{escape(title_id)}">{escape(title)}</title>',
         f'<desc id="{escape(desc_id)}">{escape(description)}</desc>',
     ]
-    axis_y = TOP + ROW_HEIGHT * max(len(rows), 1)
+    axis_y = TOP + row_height * max(len(rows), 1)
     # Grid and ticks.
     for tick in ticks:
         tx = _num(x(tick))
@@ -93,14 +149,8 @@ def interval_plot(
             f"{escape(reference_label)}</text>"
         )
     for i, row in enumerate(rows):
-        cy = TOP + ROW_HEIGHT * i + ROW_HEIGHT / 2
-        label = _short(row.label)
-        parts.append(
-            f'<text class="row-label" x="{LABEL_WIDTH - 10}" y="{_num(cy + 4)}" '
-            f'text-anchor="end">{escape(label)}'
-            + (f"<title>{escape(row.label)}</title>" if label != row.label else "")
-            + "</text>"
-        )
+        cy = TOP + row_height * i + row_height / 2
+        parts.append(_row_label(row, cy))
         if row.low is not None and row.high is not None:
             parts.append(
                 f'<line class="interval" x1="{_num(x(row.low))}" y1="{_num(cy)}" '
@@ -127,6 +177,25 @@ def interval_plot(
     return "\n".join(parts)
 
 
+def _row_label(row: Row, cy: float) -> str:
+    """The label right-aligned against the plot, its lines centred on the row; shortened
+    lines keep the whole label in a <title> (a tooltip, and what a screen reader reads)."""
+    lines = row.lines or (row.label,)
+    label_x = LABEL_WIDTH - LABEL_GAP
+    # 2 units of margin on the left, where the label must never cross the edge.
+    shown = [fit_text(line, label_x - 2) for line in lines]
+    first_y = cy + 4 - LINE_HEIGHT * (len(shown) - 1) / 2
+    title = f"<title>{escape(row.label)}</title>" if shown != list(lines) else ""
+    tspans = "".join(
+        f'<tspan x="{label_x}" y="{_num(first_y + LINE_HEIGHT * n)}">{escape(line)}</tspan>'
+        for n, line in enumerate(shown)
+    )
+    return (
+        f'<text class="row-label" x="{label_x}" y="{_num(first_y)}" text-anchor="end">'
+        f"{title}{tspans}</text>"
+    )
+
+
 def forest_plot(dimension: str, pairs: list[dict], *, plot_id: str) -> str:
     """Win rate of X over Y (decided judgments) with its 95 % Wilson interval, per pair."""
     rows, sentences = [], []
@@ -142,6 +211,7 @@ def forest_plot(dimension: str, pairs: list[dict], *, plot_id: str) -> str:
                 high=hi,
                 note=f"n = {pair['decided']:,}",
                 decisive=bool(pair["ci_excludes_half"]),
+                lines=(pair["model_x"], f"vs {pair['model_y']}"),
             )
         )
         if rate is None:

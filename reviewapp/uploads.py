@@ -567,6 +567,12 @@ def _json_type(value: Any) -> str:
     return "array" if isinstance(value, list) else "object"
 
 
+def _a_json_type(value: Any) -> str:
+    """The JSON type with its article, for "expected a string, got an array"."""
+    kind = _json_type(value)
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
+
+
 def _text(values: dict, column: str, line: int, errors: RowErrors, *, required: bool) -> str | None:
     """A text cell; `required` refuses empty or blank text."""
     if column not in values:
@@ -577,7 +583,7 @@ def _text(values: dict, column: str, line: int, errors: RowErrors, *, required: 
         errors.add(
             line,
             column,
-            f"expected a string, got a {_json_type(value)}"
+            f"expected a string, got {_a_json_type(value)}"
             + (' (an empty output is written "")' if column.startswith("output") else ""),
         )
         return None
@@ -606,7 +612,7 @@ def _name(
         value = str(value)
     if not isinstance(value, str):
         kind = "a string or a number" if numbers else "a string"
-        errors.add(line, column, f"expected {kind}, got a {_json_type(value)}")
+        errors.add(line, column, f"expected {kind}, got {_a_json_type(value)}")
         return None
     value = value.strip()
     if not value:

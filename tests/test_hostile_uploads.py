@@ -273,8 +273,8 @@ def test_json_wrong_types_in_every_column_are_row_errors(experiment, tmp_path):
     message = refused(experiment, upload(tmp_path, "types.jsonl", jsonl(*rows)))
     assert "4 problems" in message
     for expected in [
-        "line 1, column prompt: expected a string, got a array",
-        "line 2, column model_a: expected a string, got a object",
+        "line 1, column prompt: expected a string, got an array",
+        "line 2, column model_a: expected a string, got an object",
         "line 3, column output_b: expected a string, got a boolean",
         "line 4, column pair_id: is set here but not on the first row",
     ]:

@@ -367,6 +367,25 @@ BAD_FILES = [
     ),
     pytest.param(
         "bad.jsonl",
+        '{"prompt": "Hi", "model_a": ["m1"], "output_a": "x", "model_b": "m2", "output_b": "y"}\n',
+        "line 1, column model_a: expected a string, got an array",
+        id="json-array-model",
+    ),
+    pytest.param(
+        "bad.jsonl",
+        '{"prompt": "Hi", "model_a": "m1", "output_a": "x", "model_b": "m2", "output_b": {}}\n',
+        'line 1, column output_b: expected a string, got an object (an empty output is written "")',
+        id="json-object-output",
+    ),
+    pytest.param(
+        "bad.jsonl",
+        '{"pair_id": [1], "prompt": "Hi", "model_a": "m1", "output_a": "x", "model_b": "m2", '
+        '"output_b": "y"}\n',
+        "line 1, column pair_id: expected a string or a number, got an array",
+        id="json-array-pair-id",
+    ),
+    pytest.param(
+        "bad.jsonl",
         '{"prompt": "Hi", "model_a": "m1", "output_a": "x", "model_b": "m2", "output_b": "y", '
         '"score": NaN}\n',
         "line 1: is not valid JSON: NaN is not a JSON value",
