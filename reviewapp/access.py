@@ -8,6 +8,7 @@ import json
 from django.db import connection
 from django.db.models import Q
 from django.http import Http404
+from django.utils.functional import LazyObject
 
 from .models import Assignment, Dimension, Experiment, InviteLink, Membership
 from .rawsql import columns, instance, width
@@ -78,8 +79,15 @@ def get_membership_for_reviewer(user, slug: str) -> Membership:
     membership.invite = None if invite_row[0] is None else instance(InviteLink, invite_row)
     membership.done, membership.n_reviewers, dimension_rows = row[-3:]
     membership.rubric = _rubric_from_json(membership.experiment, dimension_rows)
-    membership.user = user  # already loaded: spare the query
+    membership.user = _unwrapped(user)  # already loaded: spare the query
     return membership
+
+
+def _unwrapped(user):
+    """The user itself rather than request.user's lazy proxy: each attribute read through
+    the proxy costs a Python-level lookup and a caught AttributeError, and the review loop
+    reads the reviewer's id dozens of times per request."""
+    return user._wrapped if isinstance(user, LazyObject) else user
 
 
 # The rubric as one JSON array of [id, name, position] rows (aggregates cannot take an
@@ -98,6 +106,4 @@ def _rubric_from_json(experiment: Experiment, rows) -> list[Dimension]:
         for pk, name, position in rows or ()
     ]
     dimensions.sort(key=lambda dimension: dimension.position)
-    for dimension in dimensions:
-        dimension.experiment = experiment
     return dimensions

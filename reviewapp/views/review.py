@@ -207,7 +207,7 @@ def submit_pair(request, slug, assignment_id):
     try:
         outcome = record_submission(
             assignment_id,
-            request.user,
+            membership.user,
             answers,
             rationale,
             dimensions=dimensions,
