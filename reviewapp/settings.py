@@ -93,7 +93,11 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_flag(
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend with a health check that reads the socket instead of sending
+    # SELECT 1 on every request (reviewapp/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "reviewapp.postgresql"
+if DATABASES["default"]["ENGINE"] == "reviewapp.postgresql" and env_flag(
     "DB_PREPARED_STATEMENTS", True
 ):
     # Parameters sent apart from the query (server-side binding) let psycopg prepare the
