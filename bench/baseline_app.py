@@ -16,6 +16,7 @@ from django.core.wsgi import get_wsgi_application  # noqa: E402
 
 application = get_wsgi_application()
 
+from django.contrib.auth.decorators import login_required  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.http import HttpResponse  # noqa: E402
 from django.urls import path  # noqa: E402
@@ -33,4 +34,11 @@ def insert_one(request):
     return HttpResponse(PAGE.format(row_id))
 
 
-urlpatterns = [path("baseline/", insert_one)]
+@login_required
+def signed_in_insert_one(request):
+    """The same, for a signed-in user (session, user, the login check): what any page of
+    the app costs before it does anything (bench_review_loop.py --floor)."""
+    return insert_one(request)
+
+
+urlpatterns = [path("baseline/", insert_one), path("signed-in/", signed_in_insert_one)]

@@ -9,8 +9,10 @@ Per gunicorn configuration ("W" = W sync workers, "WxT" = W gthread workers of T
 it starts two servers from gunicorn.conf.py (bound to free loopback ports): the app
 (reviewapp.wsgi) and the baseline (bench/baseline_app.py: the same settings and middleware
 plus one view that inserts a row into a plain table and returns a small page). Then for
-each concurrency level, --runs times: the review loop for --seconds, then the baseline for
---seconds, so each ratio compares two measurements taken seconds apart.
+each concurrency level, --runs times: the review loop for --seconds and the baseline for
+--seconds, in --slices alternating slices (loop, baseline, loop, ...; default 5 of 2 s
+each), so each ratio compares two measurements taken over the same stretch of time even
+when the machine's speed drifts (on this shared VM it moves by a third within minutes).
 
 A simulated reviewer is a thread with its own session (a logged-in user, created in the
 database beforehand) doing what a browser without JavaScript does: GET /review/<slug>/
@@ -270,12 +272,12 @@ def review_loop_client(port, cookie, deadline, tally, lock):
         tally.errors += errors
 
 
-def baseline_client(port, _cookie, deadline, tally, lock):
+def baseline_client(port, _cookie, deadline, tally, lock, path="/baseline/", headers=None):
     connection = HTTPConnection("127.0.0.1", port, timeout=30)
     mine, errors = [], 0
     while time.monotonic() < deadline:
         start = time.perf_counter()
-        connection.request("GET", "/baseline/")
+        connection.request("GET", path, headers=headers or {})
         response = connection.getresponse()
         response.read()
         mine.append(time.perf_counter() - start)
@@ -285,7 +287,8 @@ def baseline_client(port, _cookie, deadline, tally, lock):
         tally.errors += errors
 
 
-def measure(client, server, port, cookies, concurrency, seconds) -> dict:
+def run_slice(client, server, port, cookies, concurrency, seconds) -> dict:
+    """`concurrency` clients for `seconds`: what they did and the CPU it took."""
     tally, lock = Tally(), threading.Lock()
     cpu_before, client_before = server_cpu(server), time.process_time()
     began = time.monotonic()
@@ -300,20 +303,50 @@ def measure(client, server, port, cookies, concurrency, seconds) -> dict:
         thread.join(seconds + 60)
     elapsed = time.monotonic() - began
     client_cpu, cpu_after = time.process_time() - client_before, server_cpu(server)
-    latencies = sorted(tally.latencies)
+    return {
+        "latencies": tally.latencies,
+        "elapsed": elapsed,
+        "cpu_worker": cpu_used(cpu_before, cpu_after, "worker"),
+        "cpu_postgres": cpu_used(cpu_before, cpu_after, "postgres"),
+        "cpu_client": client_cpu,
+        "errors": tally.errors,
+        "finished": tally.finished,
+    }
+
+
+def summarise(slices: list[dict]) -> dict:
+    latencies = sorted(latency for part in slices for latency in part["latencies"])
     if not latencies:
         raise SystemExit("no request completed")
     per_request = 1000 / len(latencies)  # CPU seconds per request, in ms
     return {
-        "cpu_worker": cpu_used(cpu_before, cpu_after, "worker") * per_request,
-        "cpu_postgres": cpu_used(cpu_before, cpu_after, "postgres") * per_request,
-        "cpu_client": client_cpu * per_request,
-        "rps": len(latencies) / elapsed,
+        "cpu_worker": sum(part["cpu_worker"] for part in slices) * per_request,
+        "cpu_postgres": sum(part["cpu_postgres"] for part in slices) * per_request,
+        "cpu_client": sum(part["cpu_client"] for part in slices) * per_request,
+        "rps": len(latencies) / sum(part["elapsed"] for part in slices),
         "p50": latencies[len(latencies) // 2] * 1000,
         "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
-        "errors": tally.errors,
-        "finished": tally.finished,
+        "errors": sum(part["errors"] for part in slices),
+        "finished": sum(part["finished"] for part in slices),
     }
+
+
+def signed_in_client(port, cookie, deadline, tally, lock):
+    baseline_client(port, cookie, deadline, tally, lock, "/signed-in/", {"Cookie": cookie})
+
+
+def measure_sides(sides, cookies, concurrency, seconds, slices) -> list[dict]:
+    """One run: each side ((client, server, port): the review loop, the baseline, ...)
+    for `seconds`, taken in `slices` alternating slices (loop, baseline, loop, ...), so
+    all sides see the same machine even when its speed drifts from one second to the
+    next (it does, on a shared VM)."""
+    parts = [[] for _ in sides]
+    for _ in range(slices):
+        for side, (client, server, port) in enumerate(sides):
+            parts[side].append(
+                run_slice(client, server, port, cookies, concurrency, seconds / slices)
+            )
+    return [summarise(side_parts) for side_parts in parts]
 
 
 def median_of(runs: list[dict], key: str) -> float:
@@ -332,6 +365,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--pairs", type=int, default=5000)
     parser.add_argument(
+        "--slices", type=int, default=5, help="alternating loop/baseline slices per run"
+    )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also measure a signed-in GET that inserts one row (the baseline's view behind "
+        "the login check): what any page of the app costs before doing its own work",
+    )
+    parser.add_argument(
         "--configs", default="4", help="gunicorn sizes: W sync workers or WxT gthread"
     )
     args = parser.parse_args()
@@ -341,25 +383,27 @@ def main() -> None:
         env = environment(static_root)
         setup_django(env)
         cookies = prepare_data(args.pairs, max(levels))
-        rows = []
+        rows, floor_rows = [], []
         for config in args.configs.split(","):
             workers, threads = parse_config(config)
             app, app_port = start_gunicorn(env, workers, threads, baseline=False)
             base, base_port = start_gunicorn(env, workers, threads, baseline=True)
             try:
+                sides = [(review_loop_client, app, app_port), (baseline_client, base, base_port)]
+                if args.floor:
+                    sides.append((signed_in_client, base, base_port))
                 reset_review_state()
-                measure(review_loop_client, app, app_port, cookies, 8, 2)  # warm up both
-                measure(baseline_client, base, base_port, cookies, 8, 2)
+                measure_sides(sides, cookies, 8, 4, 2)  # warm up
                 for level in levels:
                     loop_runs, base_runs = [], []
                     for _ in range(args.runs):
                         reset_review_state()
-                        loop_runs.append(
-                            measure(review_loop_client, app, app_port, cookies, level, args.seconds)
+                        loop, baseline, *floor = measure_sides(
+                            sides, cookies, level, args.seconds, args.slices
                         )
-                        base_runs.append(
-                            measure(baseline_client, base, base_port, cookies, level, args.seconds)
-                        )
+                        loop_runs.append(loop)
+                        base_runs.append(baseline)
+                        floor_rows.extend((config, level, run, baseline) for run in floor)
                     rows.append((config, level, loop_runs, base_runs))
                     print_row(*rows[-1], flush=True)
             finally:
@@ -368,7 +412,8 @@ def main() -> None:
                     process.wait(30)
         print()
         print(
-            f"Medians of {args.runs} runs of {args.seconds:g} s; {args.pairs} pairs, "
+            f"Medians of {args.runs} runs of {args.seconds:g} s each side, in {args.slices} "
+            f"alternating slices; {args.pairs} pairs, "
             "3 reviews per pair; loop = GET next pair + POST submit; baseline = GET that "
             "inserts one row."
         )
@@ -393,6 +438,19 @@ def main() -> None:
         print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for row in rows:
             print_cpu_row(*row)
+        if floor_rows:
+            print()
+            print(
+                "Signed-in floor: the baseline's view behind login_required (session and user "
+                "read), same run and slices; ratios to the baseline of the same run."
+            )
+            print()
+            print(
+                "| gunicorn | reviewers | signed-in req/s | p99 ms | workers ms | postgres ms "
+                "| req/s ratio to baseline |"
+            )
+            print("|---|---:|---:|---:|---:|---:|---:|")
+            print_floor_rows(floor_rows)
 
 
 def print_row(config, level, loop_runs, base_runs, flush=False):
@@ -418,6 +476,24 @@ def print_cpu_row(config, level, loop_runs, base_runs):
     keys = ("cpu_worker", "cpu_postgres", "cpu_client")
     cells = [f"{median_of(runs, key):.2f}" for runs in (loop_runs, base_runs) for key in keys]
     print(f"| {config} | {level} | " + " | ".join(cells) + " |")
+
+
+def print_floor_rows(floor_rows):
+    grouped: dict = {}
+    for config, level, run, baseline in floor_rows:
+        grouped.setdefault((config, level), []).append((run, baseline))
+    for (config, level), runs in grouped.items():
+        cells = [
+            statistics.median(run["rps"] for run, _ in runs),
+            statistics.median(run["p99"] for run, _ in runs),
+            statistics.median(run["cpu_worker"] for run, _ in runs),
+            statistics.median(run["cpu_postgres"] for run, _ in runs),
+            statistics.median(run["rps"] / baseline["rps"] for run, baseline in runs),
+        ]
+        print(
+            f"| {config} | {level} | {cells[0]:.0f} | {cells[1]:.1f} | {cells[2]:.2f} "
+            f"| {cells[3]:.2f} | {cells[4]:.2f} |"
+        )
 
 
 if __name__ == "__main__":
