@@ -93,23 +93,22 @@ def record_submission(
     """
     now = now or timezone.now()
     rationale = rationale.strip()
-    with transaction.atomic():
-        if (
-            experiment is not None
-            and dimensions is not None
-            and experiment.status == Experiment.Status.OPEN
-            and not validate_answers(experiment, dimensions, answers, rationale)
-        ):
-            # The usual case, a valid first answer to a live assignment, in two statements:
-            # the conditional UPDATE takes the row lock and checks the status at once. If it
-            # matches nothing, the full checks below say why.
-            stored = _store(
-                assignment_id, reviewer, experiment, dimensions, answers, rationale, now,
-                from_status=Assignment.Status.SHOWN,
-            )  # fmt: skip
-            if stored is not None:
-                return SubmitOutcome(stored, already_recorded=False)
+    if (
+        experiment is not None
+        and dimensions is not None
+        and experiment.status == Experiment.Status.OPEN
+        and not validate_answers(experiment, dimensions, answers, rationale)
+    ):
+        # The usual case, a valid first answer to a live assignment: the conditional
+        # UPDATE takes the row lock and checks the status at once. If it matches nothing,
+        # the full checks below say why.
+        stored = _store_live(
+            assignment_id, reviewer, experiment, dimensions, answers, rationale, now
+        )
+        if stored is not None:
+            return SubmitOutcome(stored, already_recorded=False)
 
+    with transaction.atomic():
         assignment = _lock_assignment(assignment_id, reviewer)
         if assignment is None or (
             experiment is not None and assignment.experiment_id != experiment.pk
@@ -166,6 +165,70 @@ def _lock_assignment(assignment_id: int, reviewer) -> Assignment | None:
             f"SELECT {columns(Assignment, 'a')} FROM reviewapp_assignment a"
             f" WHERE a.id = %s AND a.reviewer_id = %s{lock}",
             [assignment_id, reviewer.pk],
+        )
+        row = cursor.fetchone()
+    return None if row is None else instance(Assignment, row)
+
+
+# One statement: mark the live assignment submitted and insert its judgments, choosing
+# each judgment's content-side choice by the side the assignment recorded.
+STORE_LIVE_SQL = """WITH submitted AS (
+    UPDATE reviewapp_assignment SET status = %s, submitted_at = %s, rationale = %s
+    WHERE id = %s AND reviewer_id = %s AND experiment_id = %s AND status = %s
+    RETURNING {columns}
+), stored AS (
+    INSERT INTO reviewapp_judgment (assignment_id, dimension_id, choice, strength)
+    SELECT s.id, v.dimension_id,
+           CASE WHEN s.left_is_a THEN v.if_left_is_a ELSE v.if_left_is_b END, v.strength
+    FROM submitted s,
+         (VALUES {values}) AS v (dimension_id, if_left_is_a, if_left_is_b, strength)
+)
+SELECT * FROM submitted"""
+
+
+def _store_live(
+    assignment_id: int,
+    reviewer,
+    experiment: Experiment,
+    dimensions: list[Dimension],
+    answers: dict[int, Answer],
+    rationale: str,
+    now: datetime,
+) -> Assignment | None:
+    """_store for an assignment still shown, in one transaction. On PostgreSQL that is one
+    statement (STORE_LIVE_SQL: the UPDATE and the INSERT as data-modifying CTEs), atomic
+    by itself: no BEGIN and COMMIT round trips around it. Both content-side readings of
+    each choice go in, and the statement keeps the one for the side the assignment
+    recorded."""
+    if connection.vendor != "postgresql" or not dimensions:
+        with transaction.atomic():
+            return _store(
+                assignment_id, reviewer, experiment, dimensions, answers, rationale, now,
+                from_status=Assignment.Status.SHOWN,
+            )  # fmt: skip
+    if not 0 < assignment_id < 2**63:  # no such id in a bigint column (and no overflow)
+        return None
+    params = [
+        Assignment.Status.SUBMITTED,
+        connection.ops.adapt_datetimefield_value(now),
+        rationale,
+        assignment_id,
+        reviewer.pk,
+        experiment.pk,
+        Assignment.Status.SHOWN,
+    ]
+    for dimension in dimensions:
+        answer = answers[dimension.pk]
+        params += [
+            dimension.pk,
+            content_choice(answer.choice, left_is_a=True),
+            content_choice(answer.choice, left_is_a=False),
+            answer.strength if experiment.ask_strength else "",
+        ]
+    values = ", ".join(["(%s::bigint, %s, %s, %s)"] * len(dimensions))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            STORE_LIVE_SQL.format(columns=columns(Assignment, ""), values=values), params
         )
         row = cursor.fetchone()
     return None if row is None else instance(Assignment, row)

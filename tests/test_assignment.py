@@ -188,13 +188,29 @@ def test_submit_refused_for_someone_elses_assignment_and_closed_experiment(owner
 
 
 @pytest.mark.django_db
-def test_screen_choice_is_stored_in_content_terms(owner, reviewers):
-    experiment = make_experiment(owner, n_pairs=40, reviews_per_pair=1)
-    for _ in range(40):
+@pytest.mark.parametrize("caller_knows_the_rubric", [False, True])
+def test_screen_choice_is_stored_in_content_terms(owner, reviewers, caller_knows_the_rubric):
+    """Both ways of storing: the full checks, and the views' one-statement submit (the
+    caller passes the experiment and rubric), which picks the side in SQL."""
+    experiment = make_experiment(owner, n_pairs=40, reviews_per_pair=1, ask_strength=True)
+    dimensions = list(experiment.dimensions.order_by("position"))
+    known = {"experiment": experiment, "dimensions": dimensions} if caller_knows_the_rubric else {}
+    sides = set()
+    for i in range(40):
         assignment = next_assignment(experiment, reviewers[0])
-        answer_all(experiment, assignment, reviewers[0], choice="right")
-        stored = set(assignment.judgments.values_list("choice", flat=True))
-        assert stored == {"B" if assignment.left_is_a else "A"}
+        choice, strength = [("right", "clear"), ("left", "slight"), ("tie", "")][i % 3]
+        answers = {d.pk: Answer(choice, strength) for d in dimensions}
+        outcome = record_submission(assignment.pk, reviewers[0], answers, "why", **known)
+        assert not outcome.already_recorded and outcome.assignment.status == "submitted"
+        stored = set(assignment.judgments.values_list("choice", "strength"))
+        shown_left_is_a = assignment.left_is_a
+        want = {"tie": "tie", "left": "A" if shown_left_is_a else "B"}.get(choice)
+        want = want or ("B" if shown_left_is_a else "A")
+        assert stored == {(want, strength)}
+        sides.add(shown_left_is_a)
+        assignment.refresh_from_db()
+        assert (assignment.status, assignment.rationale) == ("submitted", "why")
+    assert sides == {True, False}  # both sides were exercised
 
 
 @pytest.mark.django_db

@@ -59,8 +59,8 @@ def assert_slot_counts_consistent(experiment):
         assert pair.slots_taken <= experiment.reviews_per_pair
 
 
-def wait_until_blocked_on_lock(query_prefix: str, timeout: float = 10.0) -> None:
-    """Wait until another backend of this database waits on a lock in `query_prefix`."""
+def wait_until_blocked_on_lock(query_prefix: str, timeout: float = 10.0, count: int = 1) -> None:
+    """Wait until `count` other backends of this database wait on a lock in `query_prefix`."""
     deadline = time.monotonic() + timeout
     with connection.cursor() as cursor:
         while time.monotonic() < deadline:
@@ -70,7 +70,7 @@ def wait_until_blocked_on_lock(query_prefix: str, timeout: float = 10.0) -> None
                 " AND query LIKE %s",
                 [query_prefix + "%"],
             )
-            if cursor.fetchone()[0]:
+            if cursor.fetchone()[0] >= count:
                 return
             time.sleep(0.01)
     raise AssertionError(f"nobody blocked on a lock in {query_prefix!r} within {timeout}s")
@@ -208,30 +208,40 @@ def submit_form(experiment, choice="left"):
     return {f"dim-{d.position}": choice for d in experiment.dimensions.all()}
 
 
-def test_double_click_through_the_view_answers_the_same_way_twice(owner, reviewers, monkeypatch):
+def test_double_click_through_the_view_answers_the_same_way_twice(owner, reviewers):
     experiment = make_experiment(owner, n_pairs=3)
     reviewer = reviewers[0]
     experiment.reviewers.add(reviewer)
     assignment = next_assignment(experiment, reviewer)
     url = reverse("review-submit", args=[experiment.slug, assignment.pk])
-    hold = HoldInsideSubmit(monkeypatch)
 
     def click():
         response = login(reviewer).post(url, submit_form(experiment))
         return response.status_code, response.headers.get("Location")
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        first = pool.submit(in_thread(click))
-        assert hold.inside.wait(10)
-        second = pool.submit(in_thread(click))
-        # The view's submit knows its experiment and rubric: its conditional UPDATE waits.
-        wait_until_blocked_on_lock("UPDATE reviewapp_assignment")
-        hold.release.set()
-        responses = [first.result(timeout=20), second.result(timeout=20)]
+    # The view's submit is one statement on PostgreSQL (nothing to pause inside it): so
+    # another connection holds the assignment's row lock while both clicks arrive, and
+    # both queue on it, as two clicks arriving together queue on each other.
+    blocker = connections.create_connection("default")
+    try:
+        with blocker.cursor() as cursor:
+            cursor.execute("BEGIN")
+            cursor.execute(
+                "SELECT 1 FROM reviewapp_assignment WHERE id = %s FOR UPDATE", [assignment.pk]
+            )
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                clicks = [pool.submit(in_thread(click)) for _ in range(2)]
+                wait_until_blocked_on_lock("WITH submitted AS", count=2)
+                cursor.execute("ROLLBACK")
+                responses = [done.result(timeout=20) for done in clicks]
+    finally:
+        blocker.close()
 
     expected = (302, reverse("review-pair", args=[experiment.slug]))
     assert responses == [expected, expected]
     assert Judgment.objects.filter(assignment=assignment).count() == 5
+    stored = Judgment.objects.filter(assignment=assignment)
+    assert set(stored.values_list("choice", flat=True)) == {"A" if assignment.left_is_a else "B"}
     # A retry after a lost response, later: the same answer again, nothing new stored.
     assert click() == expected
     assert Judgment.objects.count() == 5
