@@ -91,3 +91,21 @@ def test_texts_that_never_settle_are_shown_verbatim(monkeypatch):
 
 def test_a_lone_surrogate_does_not_break_rendering():
     assert render_markdown("a \ud800 *b*") == "<p>a ? <em>b</em></p>\n"
+
+
+def test_long_unbroken_strings_get_break_opportunities_and_nothing_else_changes():
+    from reviewapp.rendering import BREAK_EVERY, LONG_RUN
+
+    run = "A" * (LONG_RUN + 10)
+    html = render_markdown(f"x {run} &amp;{'B' * 40}&lt;{'C' * 40} short words")
+    assert html.count("<wbr>") == 2 + 2  # 70 As; 82 characters of Bs, an entity and Cs
+    unbroken = html.replace("<wbr>", "")
+    assert run in unbroken and f"&amp;{'B' * 40}&lt;{'C' * 40} short words" in unbroken
+    assert "&am<wbr>" not in html and "&l<wbr>" not in html  # entities stay whole
+    parts = html.split("<wbr>")
+    assert parts[1] == "A" * BREAK_EVERY
+    # Attributes are never touched; link text is.
+    link = render_markdown(f'[{run}](https://example.com/{"p" * 80} "{"t" * 80}")')
+    assert f"https://example.com/{'p' * 80}" in link and "t" * 80 in link
+    assert link.count("<wbr>") == 2
+    assert "<wbr>" not in render_markdown("a " + "B" * (LONG_RUN - 1) + " c")

@@ -162,6 +162,13 @@ def review_everything_by_keyboard(
             assert_layout_holds(page, "#review-form", "#submit-button", ".output")
         assert page.locator(ACTIVE).count() == 0
         shown += page.locator(".prompt, .output .text").all_inner_texts()
+        # Long unbroken strings (the 100k-character output) wrap inside their box: no
+        # sideways scrolling in the prompt or either output.
+        overflowing = page.eval_on_selector_all(
+            ".prompt, .output .text",
+            "els => els.filter(el => el.scrollWidth > el.clientWidth + 1).map(el => el.className)",
+        )
+        assert overflowing == [], overflowing
         for _ in range(n_dims):
             page.keyboard.press(key)
         if done == 2:
