@@ -170,12 +170,19 @@ def _lock_assignment(assignment_id: int, reviewer) -> Assignment | None:
     return None if row is None else instance(Assignment, row)
 
 
+# The reviewer's assignment in the experiment marked submitted, if its status is the
+# expected one (parameters: _mark_submitted_params).
+MARK_SUBMITTED_SQL = """UPDATE reviewapp_assignment
+    SET status = %s, submitted_at = %s, rationale = %s
+    WHERE id = %s AND reviewer_id = %s AND experiment_id = %s AND status = %s
+    RETURNING {columns}"""
+
 # One statement: mark the live assignment submitted and insert its judgments, choosing
 # each judgment's content-side choice by the side the assignment recorded.
-STORE_LIVE_SQL = """WITH submitted AS (
-    UPDATE reviewapp_assignment SET status = %s, submitted_at = %s, rationale = %s
-    WHERE id = %s AND reviewer_id = %s AND experiment_id = %s AND status = %s
-    RETURNING {columns}
+STORE_LIVE_SQL = (
+    "WITH submitted AS ("
+    + MARK_SUBMITTED_SQL
+    + """
 ), stored AS (
     INSERT INTO reviewapp_judgment (assignment_id, dimension_id, choice, strength)
     SELECT s.id, v.dimension_id,
@@ -184,6 +191,21 @@ STORE_LIVE_SQL = """WITH submitted AS (
          (VALUES {values}) AS v (dimension_id, if_left_is_a, if_left_is_b, strength)
 )
 SELECT * FROM submitted"""
+)
+
+
+def _mark_submitted_params(
+    assignment_id: int, reviewer, experiment: Experiment, rationale: str, now, from_status
+) -> list:
+    return [
+        Assignment.Status.SUBMITTED,
+        connection.ops.adapt_datetimefield_value(now),
+        rationale,
+        assignment_id,
+        reviewer.pk,
+        experiment.pk,
+        from_status,
+    ]
 
 
 def _store_live(
@@ -208,15 +230,9 @@ def _store_live(
             )  # fmt: skip
     if not 0 < assignment_id < 2**63:  # no such id in a bigint column (and no overflow)
         return None
-    params = [
-        Assignment.Status.SUBMITTED,
-        connection.ops.adapt_datetimefield_value(now),
-        rationale,
-        assignment_id,
-        reviewer.pk,
-        experiment.pk,
-        Assignment.Status.SHOWN,
-    ]
+    params = _mark_submitted_params(
+        assignment_id, reviewer, experiment, rationale, now, Assignment.Status.SHOWN
+    )
     for dimension in dimensions:
         answer = answers[dimension.pk]
         params += [
@@ -252,18 +268,10 @@ def _store(
         return None
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE reviewapp_assignment SET status = %s, submitted_at = %s, rationale = %s"
-            " WHERE id = %s AND reviewer_id = %s AND experiment_id = %s AND status = %s"
-            f" RETURNING {columns(Assignment, '')}",
-            [
-                Assignment.Status.SUBMITTED,
-                connection.ops.adapt_datetimefield_value(now),
-                rationale,
-                assignment_id,
-                reviewer.pk,
-                experiment.pk,
-                from_status,
-            ],
+            MARK_SUBMITTED_SQL.format(columns=columns(Assignment, "")),
+            _mark_submitted_params(
+                assignment_id, reviewer, experiment, rationale, now, from_status
+            ),
         )
         row = cursor.fetchone()
         if row is None:
