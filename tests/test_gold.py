@@ -111,6 +111,13 @@ def test_gold_pairs_are_mixed_in_at_the_set_rate_for_every_reviewer(owner, rate)
         for n in range(1, 41):
             assert abs(sum(kinds[:n]) - rate * n) <= 1, (name, n, kinds)
         assert sum(kinds) in (int(rate * 40), int(rate * 40) + 1)
+    # A gold pair given instead of the regular pair just claimed hands that slot back:
+    # every pair's count is the number of assignments holding a slot.
+    from django.db.models import Count, Q
+
+    holding = Count("assignments", filter=Q(assignments__status__in=["shown", "submitted"]))
+    for pair in Pair.objects.filter(experiment=experiment).annotate(holding=holding):
+        assert pair.slots_taken == pair.holding, pair.external_id
 
 
 @pytest.mark.django_db
