@@ -1,0 +1,129 @@
+"""Benchmark: what one review request costs inside Django, without gunicorn or HTTP.
+
+    DEBUG=1 .venv/bin/python bench/bench_review_request.py            # 7 batches of 100 loops
+    DEBUG=1 .venv/bin/python bench/bench_review_loop.py ...           # the same through gunicorn
+
+It drives Django's WSGI handler directly (the environ a browser without JavaScript would
+send: GET /review/<slug>/, then POST the submit form) for one signed-in reviewer, on the
+data bench_review_loop.py prepares in its own database (`reviewapp_bench_loop`, or
+--database). Per batch it reads the CPU time of this process (Python) and of the
+PostgreSQL backend serving it (from /proc), and prints the fastest and the median batch,
+then the statements of one loop as Django sends them (connection.execute_wrapper: the
+health check and BEGIN/COMMIT are not among them).
+
+This is the measurement to compare two versions of the code on a noisy machine: run it
+for each, alternating, and compare medians. Through gunicorn (bench_review_loop.py) the
+same change shows less, because the costs both sides share there (a connection per
+request, four workers, PostgreSQL and the client on two cores) add noise.
+Bounded: --batches x --loops loops (default 700), one process, loopback only.
+"""
+
+import argparse
+import io
+import statistics
+import sys
+import tempfile
+import time
+import urllib.parse
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_review_loop as loop_bench  # noqa: E402
+
+
+def backend_cpu(connection) -> float:
+    """CPU seconds so far of the PostgreSQL backend behind this connection."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    return loop_bench.process_cpu(pid)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batches", type=int, default=7)
+    parser.add_argument("--loops", type=int, default=100, help="GET + POST loops per batch")
+    parser.add_argument("--pairs", type=int, default=5000)
+    parser.add_argument("--database", default=loop_bench.DB_NAME)
+    args = parser.parse_args()
+    loop_bench.DB_NAME = args.database
+    loop_bench.ensure_database()
+    with tempfile.TemporaryDirectory(prefix="bench-request-static-") as static_root:
+        loop_bench.setup_django(loop_bench.environment(static_root))
+        (cookie,) = loop_bench.prepare_data(args.pairs, 1)
+        loop_bench.reset_review_state()
+
+        from django.core.handlers.wsgi import WSGIHandler
+        from django.db import connection
+
+        app = WSGIHandler()
+        form = urllib.parse.urlencode({f"dim-{i}": "left" for i in range(5)}).encode()
+
+        def request(method: str, path: str, body: bytes = b"") -> tuple[str, bytes]:
+            environ = {
+                "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": "",
+                "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "HTTP_HOST": "127.0.0.1",
+                "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
+                "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr, "HTTP_COOKIE": cookie,
+            }  # fmt: skip
+            if method == "POST":
+                environ |= {
+                    "CONTENT_TYPE": "application/x-www-form-urlencoded",
+                    "CONTENT_LENGTH": str(len(body)),
+                    "HTTP_X_CSRFTOKEN": loop_bench.CSRF,
+                }
+            status = []
+            body = b"".join(app(environ, lambda s, headers, exc_info=None: status.append(s)))
+            return status[0], body
+
+        def review(n: int) -> None:
+            for _ in range(n):
+                status, page = request("GET", f"/review/{loop_bench.SLUG}/")
+                action = loop_bench.SUBMIT_ACTION.search(page)
+                if not status.startswith("200") or action is None:
+                    raise SystemExit(f"GET answered {status}, or no pair left")
+                status, _ = request("POST", action.group(1).decode(), form)
+                if not status.startswith("302"):
+                    raise SystemExit(f"POST answered {status}")
+
+        review(50)  # warm up (and let psycopg prepare the statements)
+        batches = []
+        for _ in range(args.batches):
+            python, postgres, wall = time.process_time(), backend_cpu(connection), time.monotonic()
+            review(args.loops)
+            requests = 2 * args.loops
+            batches.append(
+                (
+                    (time.process_time() - python) / requests * 1000,
+                    (backend_cpu(connection) - postgres) / requests * 1000,
+                    (time.monotonic() - wall) / requests * 1000,
+                )
+            )
+        statements = []
+
+        def record(execute, sql, params, many, context):
+            statements.append(" ".join(sql.split()))
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(record):
+            review(1)
+
+    print(
+        f"{args.batches} batches of {args.loops} loops (GET next pair + POST submit), "
+        "ms per request:"
+    )
+    print()
+    print("| batch | Python CPU | PostgreSQL CPU | wall |")
+    print("|---|---:|---:|---:|")
+    fastest = min(batches)
+    print(f"| fastest | {fastest[0]:.2f} | {fastest[1]:.2f} | {fastest[2]:.2f} |")
+    medians = [statistics.median(batch[i] for batch in batches) for i in range(3)]
+    print(f"| median | {medians[0]:.2f} | {medians[1]:.2f} | {medians[2]:.2f} |")
+    print()
+    print(f"{len(statements)} statements a loop:")
+    for sql in statements:
+        print(f"- {sql[:110]}")
+
+
+if __name__ == "__main__":
+    main()
