@@ -91,6 +91,8 @@ def record_submission(
     The caller may pass the experiment (and its dimensions) it has loaded already: the
     assignment must then belong to it.
     """
+    if not 0 < assignment_id < 2**63:  # no such id in a bigint column (and no overflow)
+        raise SubmissionRefused("not_found", "This pair is not assigned to you.")
     now = now or timezone.now()
     rationale = rationale.strip()
     if (
@@ -157,8 +159,6 @@ def record_submission(
 def _lock_assignment(assignment_id: int, reviewer) -> Assignment | None:
     """The reviewer's assignment, locked (FOR UPDATE on PostgreSQL) until the transaction
     ends, so a double-clicked submit waits for the first and then finds it submitted."""
-    if not 0 < assignment_id < 2**63:  # no such id in a bigint column (and no overflow)
-        return None
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     with connection.cursor() as cursor:
         cursor.execute(
@@ -228,8 +228,6 @@ def _store_live(
                 assignment_id, reviewer, experiment, dimensions, answers, rationale, now,
                 from_status=Assignment.Status.SHOWN,
             )  # fmt: skip
-    if not 0 < assignment_id < 2**63:  # no such id in a bigint column (and no overflow)
-        return None
     params = _mark_submitted_params(
         assignment_id, reviewer, experiment, rationale, now, Assignment.Status.SHOWN
     )
@@ -264,8 +262,6 @@ def _store(
     """Mark the reviewer's assignment in this experiment submitted if its status is
     `from_status`, and insert one judgment per dimension. None (nothing written) if there
     is no such assignment."""
-    if not 0 < assignment_id < 2**63:  # no such id in a bigint column (and no overflow)
-        return None
     with connection.cursor() as cursor:
         cursor.execute(
             MARK_SUBMITTED_SQL.format(columns=columns(Assignment, "")),
