@@ -1,6 +1,7 @@
 """Benchmark: what one review request costs inside Django, without gunicorn or HTTP.
 
     DEBUG=1 .venv/bin/python bench/bench_review_request.py            # 7 batches of 100 loops
+    DEBUG=1 .venv/bin/python bench/bench_review_request.py --history 50000 --pairs 52000
     DEBUG=1 .venv/bin/python bench/bench_review_loop.py ...           # the same through gunicorn
 
 It drives Django's WSGI handler directly (the environ a browser without JavaScript would
@@ -15,6 +16,8 @@ This is the measurement to compare two versions of the code on a noisy machine: 
 for each, alternating, and compare medians. Through gunicorn (bench_review_loop.py) the
 same change shows less, because the costs both sides share there (a connection per
 request, four workers, PostgreSQL and the client on two cores) add noise.
+With --history N the reviewer starts with N judged pairs (a long session): what one
+request costs should not grow with it.
 Bounded: --batches x --loops loops (default 700), one process, loopback only.
 """
 
@@ -39,19 +42,55 @@ def backend_cpu(connection) -> float:
     return loop_bench.process_cpu(pid)
 
 
+def give_history(n: int) -> None:
+    """n submitted assignments (on n random pairs) for the bench's one reviewer."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO reviewapp_assignment (experiment_id, pair_id, reviewer_id, left_is_a,
+                                              status, shown_at, submitted_at, rationale)
+            SELECT p.experiment_id, p.id, m.user_id, true, 'submitted', now(), now(), ''
+            FROM reviewapp_pair p
+            JOIN reviewapp_experiment e ON e.id = p.experiment_id
+            JOIN reviewapp_membership m ON m.experiment_id = e.id
+            WHERE e.slug = %s ORDER BY random() LIMIT %s
+            """,
+            [loop_bench.SLUG, n],
+        )
+        cursor.execute(
+            "UPDATE reviewapp_pair p SET slots_taken = 1"
+            " FROM reviewapp_assignment a WHERE a.pair_id = p.id"
+        )
+        cursor.execute("VACUUM ANALYZE reviewapp_assignment")
+        cursor.execute("VACUUM ANALYZE reviewapp_pair")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batches", type=int, default=7)
     parser.add_argument("--loops", type=int, default=100, help="GET + POST loops per batch")
     parser.add_argument("--pairs", type=int, default=5000)
     parser.add_argument("--database", default=loop_bench.DB_NAME)
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=0,
+        help="submitted assignments the reviewer already has (a long session), e.g. 50000",
+    )
     args = parser.parse_args()
     loop_bench.DB_NAME = args.database
     loop_bench.ensure_database()
     with tempfile.TemporaryDirectory(prefix="bench-request-static-") as static_root:
         loop_bench.setup_django(loop_bench.environment(static_root))
+        needed = args.history + (args.batches * args.loops + 51) + 1
+        if args.pairs < needed:
+            raise SystemExit(f"--pairs must be at least {needed} for this --history")
         (cookie,) = loop_bench.prepare_data(args.pairs, 1)
         loop_bench.reset_review_state()
+        if args.history:
+            give_history(args.history)
 
         from django.core.handlers.wsgi import WSGIHandler
         from django.db import connection
@@ -110,7 +149,7 @@ def main() -> None:
 
     print(
         f"{args.batches} batches of {args.loops} loops (GET next pair + POST submit), "
-        "ms per request:"
+        f"reviewer history {args.history} judged pairs, ms per request:"
     )
     print()
     print("| batch | Python CPU | PostgreSQL CPU | wall |")
