@@ -6,10 +6,10 @@ nothing; the import, inside one transaction, also writes each batch's new pairs 
 as the file has shown no problem, and any problem rolls back everything written. A file
 is imported whole or not at all.
 
-Memory: the wide format keeps only the ids seen so far (to catch duplicates, about 110
-bytes a pair) and one batch of rows, so it does not grow with the size of the outputs.
-The long format holds all its rows, grouped by prompt, until the end of the file: a
-prompt's outputs may be anywhere in it.
+Memory: the wide format keeps one batch of rows, so it grows neither with the size of the
+outputs nor with the number of pairs; the ids seen so far (to catch duplicates) go to a
+temporary SQLite file on disk (_SeenIds). The long format holds all its rows, grouped by
+prompt, until the end of the file: a prompt's outputs may be anywhere in it.
 
 Row numbers are physical line numbers of the (decompressed) file, counted from 1: a CSV
 header is line 1, and a CSV row spanning several lines (quoted newlines) is named by the
@@ -25,6 +25,7 @@ import json
 import math
 import os
 import secrets
+import sqlite3
 import tempfile
 import time
 import zlib
@@ -843,6 +844,7 @@ def _run(experiment, source, pairing: str, name: str, *, write: bool) -> ImportR
         with (
             _open_binary(source) as (stream, guard),
             _PairWriter(experiment) if write else nullcontext() as writer,
+            _SeenIds() as seen_ids,
         ):
             result.compressed = guard.compressed
             newline = "" if file_format == "csv" else "\n"
@@ -852,7 +854,9 @@ def _run(experiment, source, pairing: str, name: str, *, write: bool) -> ImportR
                 read = _read_csv if file_format == "csv" else _read_jsonl
                 header, records = read(text, errors, guard)
                 pairs = _unique(
-                    _pairs(experiment, header, records, pairing, errors, result), errors
+                    _pairs(experiment, header, records, pairing, errors, result),
+                    errors,
+                    seen_ids,
                 )
                 _store_pairs(experiment, pairs, errors, result, writer)
                 if errors.total:
@@ -894,10 +898,56 @@ def _astuple(error: RowError) -> tuple:
     return error.row, error.column, error.message
 
 
-def _unique(pairs: Iterable[PairRow], errors: RowErrors) -> Iterator[PairRow]:
-    seen: dict[str, int] = {}
+class _SeenIds:
+    """The pair ids met so far in one file, each with the line it was first met on.
+
+    In a temporary SQLite file rather than a dict, so that an import's memory does not grow
+    with its number of pairs: a dict took about 120 bytes a pair (191 MiB for a file of
+    1,000,000). SQLite keeps at most CACHE_KIB in memory and the rest in the file (about
+    30 bytes a pair), which is removed at the end. Ids are compared as their UTF-8 bytes,
+    exactly as the dict compared them."""
+
+    CACHE_KIB = 8192
+
+    def __enter__(self):
+        handle, self.path = tempfile.mkstemp(prefix="reviewapp-pair-ids-", suffix=".sqlite3")
+        os.close(handle)
+        try:
+            self.db = sqlite3.connect(self.path, isolation_level=None)
+            # A scratch file: no journal, no fsync, one writer.
+            self.db.executescript(
+                f"""
+                PRAGMA journal_mode = OFF;
+                PRAGMA synchronous = OFF;
+                PRAGMA locking_mode = EXCLUSIVE;
+                PRAGMA cache_size = -{self.CACHE_KIB};
+                CREATE TABLE seen (id BLOB PRIMARY KEY, line INTEGER NOT NULL) WITHOUT ROWID;
+                BEGIN;
+                """
+            )
+        except BaseException:
+            os.unlink(self.path)
+            raise
+        return self
+
+    def __exit__(self, *exc_info):
+        self.db.close()
+        os.unlink(self.path)
+
+    def first_line(self, pair_id: str, line: int) -> int:
+        """The line this id was first met on; records it at `line` if it is new."""
+        key = pair_id.encode("utf-8", "surrogatepass")
+        try:
+            self.db.execute("INSERT INTO seen VALUES (?, ?)", (key, line))
+        except sqlite3.IntegrityError:
+            (first,) = self.db.execute("SELECT line FROM seen WHERE id = ?", (key,)).fetchone()
+            return first
+        return line
+
+
+def _unique(pairs: Iterable[PairRow], errors: RowErrors, seen: _SeenIds) -> Iterator[PairRow]:
     for pair in pairs:
-        first = seen.setdefault(pair.external_id, pair.line)
+        first = seen.first_line(pair.external_id, pair.line)
         if first != pair.line:
             if pair.id_source == "content":
                 message = f"repeats line {first} (same prompt, models and outputs)"

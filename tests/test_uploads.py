@@ -956,3 +956,29 @@ def test_csv_writer_output_round_trips(experiment, tmp_path):
     assert result.pairs_created == 20
     stored = Pair.objects.get(external_id="pandalm-0007")
     assert stored.output_b == rows[7]["output_b"]
+
+
+def test_seen_ids_on_disk_give_the_first_line_and_compare_exactly(tmp_path, monkeypatch):
+    # The duplicate check keeps its ids in a temporary SQLite file (flat memory): it must
+    # answer exactly as a dict would, and leave nothing behind.
+    monkeypatch.setattr(uploads.tempfile, "tempdir", str(tmp_path))
+    with uploads._SeenIds() as seen:
+        assert seen.first_line("p1", 2) == 2
+        assert seen.first_line("p2", 3) == 3
+        assert seen.first_line("p1", 9) == 2  # a repeat names the first line
+        assert seen.first_line("p1", 10) == 2
+        assert seen.first_line("P1", 11) == 11  # case matters
+        assert seen.first_line("\u00e9", 12) == 12  # é, composed
+        assert seen.first_line("e\u0301", 13) == 13  # é, decomposed: another id
+        assert seen.first_line("\ud800", 14) == 14  # a lone surrogate does not break it
+        assert seen.first_line("\ud800", 15) == 14
+        assert len(list(tmp_path.iterdir())) == 1  # the scratch file, while it is used
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_seen_ids_file_is_removed_when_the_import_fails(tmp_path, monkeypatch):
+    monkeypatch.setattr(uploads.tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(RuntimeError), uploads._SeenIds() as seen:
+        seen.first_line("p1", 2)
+        raise RuntimeError("the upload broke off")
+    assert list(tmp_path.iterdir()) == []
