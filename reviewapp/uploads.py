@@ -868,6 +868,13 @@ def _run(experiment, source, pairing: str, name: str, *, write: bool) -> ImportR
         errors.fail(*_astuple(_locate_bad_utf8(source)))
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         errors.fail(None, "", f"the gzip data is damaged ({exc})")
+    except sqlite3.Error as exc:  # _SeenIds' scratch file: the temporary folder is full
+        errors.fail(
+            None,
+            "",
+            f"the server could not check the pair ids for repeats ({exc}); nothing was "
+            "imported; ask its administrator to free space in the temporary folder",
+        )
     if errors.total:
         errors.fail()
     for (model_a, model_b), n in result.pairings.items():

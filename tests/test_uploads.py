@@ -982,3 +982,17 @@ def test_seen_ids_file_is_removed_when_the_import_fails(tmp_path, monkeypatch):
         seen.first_line("p1", 2)
         raise RuntimeError("the upload broke off")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_temporary_folder_is_a_clear_error_and_imports_nothing(
+    experiment, tmp_path, monkeypatch
+):
+    def disk_full(self, pair_id, line):
+        raise uploads.sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(uploads._SeenIds, "first_line", disk_full)
+    path = write(tmp_path, "pairs.csv", WIDE_HEADER + "1,Hi,m1,a,m2,b\n2,Ho,m1,c,m2,d\n")
+    error = rejected(experiment, path)
+    assert "could not check the pair ids for repeats (database or disk is full)" in str(error)
+    assert "nothing was imported" in str(error)
+    assert not Pair.objects.filter(experiment=experiment).exists()
