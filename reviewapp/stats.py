@@ -225,14 +225,20 @@ def binomial_test_two_sided(k: int, n: int, p: float = 0.5) -> float | None:
     ``k`` and ``n`` are integers with ``0 <= k <= n``. Returns ``None`` when ``n == 0`` (no
     judgments, nothing to test).
     """
+    k, n, p = _binomial_arguments(k, n, p)
+    if n == 0:
+        return None
+    return _binomial_two_sided_pvalue(k, n, p)
+
+
+def _binomial_arguments(k, n, p) -> tuple[int, int, float]:
+    """k successes of n trials at rate p, checked: counts, 0 <= k <= n, p in [0, 1]."""
     k = _as_count(k, "k")
     n = _as_count(n, "n")
     p = _check_probability(p, "p", open_interval=False)
     if k > n:
         raise ValueError(f"k ({k}) must not exceed n ({n})")
-    if n == 0:
-        return None
-    return _binomial_two_sided_pvalue(k, n, p)
+    return k, n, p
 
 
 def binomial_test_one_sided_less(k: int, n: int, p: float) -> float | None:
@@ -244,11 +250,7 @@ def binomial_test_one_sided_less(k: int, n: int, p: float) -> float | None:
 
     Returns ``None`` when ``n == 0``.
     """
-    k = _as_count(k, "k")
-    n = _as_count(n, "n")
-    p = _check_probability(p, "p", open_interval=False)
-    if k > n:
-        raise ValueError(f"k ({k}) must not exceed n ({n})")
+    k, n, p = _binomial_arguments(k, n, p)
     if n == 0:
         return None
     return min(1.0, float(binom.cdf(k, n, p)))
