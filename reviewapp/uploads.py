@@ -911,13 +911,20 @@ class _SeenIds:
     In a temporary SQLite file rather than a dict, so that an import's memory does not grow
     with its number of pairs: a dict took about 120 bytes a pair (191 MiB for a file of
     1,000,000). SQLite keeps at most CACHE_KIB in memory and the rest in the file (about
-    30 bytes a pair), which is removed at the end. Ids are compared as their UTF-8 bytes,
-    exactly as the dict compared them."""
+    30 bytes a pair, in REVIEWAPP_UPLOAD_DIR), which is removed at the end. Ids are
+    compared as their UTF-8 bytes, exactly as the dict compared them."""
 
     CACHE_KIB = 8192
 
     def __enter__(self):
-        handle, self.path = tempfile.mkstemp(prefix="reviewapp-pair-ids-", suffix=".sqlite3")
+        # Next to the uploads waiting for confirmation: a folder sized for files, where
+        # remove_stale_uploads also clears what a killed import left behind.
+        directory = pending_upload_dir()
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            handle, self.path = tempfile.mkstemp(dir=directory, prefix="pair-ids-", suffix=".ids")
+        except OSError as exc:  # reported like SQLite's own "unable to open database file"
+            raise sqlite3.OperationalError(f"cannot create a file in {directory}: {exc}") from exc
         os.close(handle)
         try:
             self.db = sqlite3.connect(self.path, isolation_level=None)
@@ -1206,13 +1213,16 @@ def discard_pending_upload(token: str) -> None:
 
 
 def remove_stale_uploads(directory: Path) -> None:
+    """Removes uploads nobody confirmed, and pair-id scratch files (_SeenIds) of imports
+    that were killed, once untouched for PENDING_MAX_AGE_SECONDS."""
     cutoff = time.time() - PENDING_MAX_AGE_SECONDS
-    for path in directory.glob("*.upload"):
-        try:
-            if path.stat().st_mtime < cutoff:
-                path.unlink()
-        except FileNotFoundError:  # another worker removed it first
-            pass
+    for pattern in ("*.upload", "*.ids"):
+        for path in directory.glob(pattern):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+            except FileNotFoundError:  # another worker removed it first
+                pass
 
 
 def _and(words: list[str]) -> str:

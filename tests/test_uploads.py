@@ -958,10 +958,10 @@ def test_csv_writer_output_round_trips(experiment, tmp_path):
     assert stored.output_b == rows[7]["output_b"]
 
 
-def test_seen_ids_on_disk_give_the_first_line_and_compare_exactly(tmp_path, monkeypatch):
+def test_seen_ids_on_disk_give_the_first_line_and_compare_exactly(tmp_path, settings):
     # The duplicate check keeps its ids in a temporary SQLite file (flat memory): it must
     # answer exactly as a dict would, and leave nothing behind.
-    monkeypatch.setattr(uploads.tempfile, "tempdir", str(tmp_path))
+    settings.REVIEWAPP_UPLOAD_DIR = tmp_path
     with uploads._SeenIds() as seen:
         assert seen.first_line("p1", 2) == 2
         assert seen.first_line("p2", 3) == 3
@@ -976,8 +976,8 @@ def test_seen_ids_on_disk_give_the_first_line_and_compare_exactly(tmp_path, monk
     assert list(tmp_path.iterdir()) == []
 
 
-def test_seen_ids_file_is_removed_when_the_import_fails(tmp_path, monkeypatch):
-    monkeypatch.setattr(uploads.tempfile, "tempdir", str(tmp_path))
+def test_seen_ids_file_is_removed_when_the_import_fails(tmp_path, settings):
+    settings.REVIEWAPP_UPLOAD_DIR = tmp_path
     with pytest.raises(RuntimeError), uploads._SeenIds() as seen:
         seen.first_line("p1", 2)
         raise RuntimeError("the upload broke off")
@@ -996,3 +996,22 @@ def test_a_full_temporary_folder_is_a_clear_error_and_imports_nothing(
     assert "could not check the pair ids for repeats (database or disk is full)" in str(error)
     assert "nothing was imported" in str(error)
     assert not Pair.objects.filter(experiment=experiment).exists()
+
+
+def test_stale_uploads_and_scratch_files_of_killed_imports_are_removed(tmp_path):
+    old, fresh = time.time() - uploads.PENDING_MAX_AGE_SECONDS - 60, time.time()
+    names = ["a.upload", "pair-ids-x.ids", "b.upload", "pair-ids-y.ids", "keep.txt"]
+    for name, mtime in zip(names, [old, old, fresh, fresh, old], strict=True):
+        (tmp_path / name).write_bytes(b"x")
+        os.utime(tmp_path / name, (mtime, mtime))
+    uploads.remove_stale_uploads(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.upload", "keep.txt", "pair-ids-y.ids"]
+
+
+def test_an_unwritable_upload_folder_is_a_clear_error(experiment, tmp_path, settings):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    settings.REVIEWAPP_UPLOAD_DIR = blocker / "uploads"
+    path = write(tmp_path, "pairs.csv", WIDE_HEADER + "1,Hi,m1,a,m2,b\n")
+    error = rejected(experiment, path)
+    assert "could not check the pair ids for repeats (cannot create a file in" in str(error)
