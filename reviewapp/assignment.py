@@ -135,10 +135,12 @@ def _candidates(experiment: Experiment, reviewer):
     reviews_per_pair. `is_gold=False` also matches the leading columns of the
     pair_queue index (experiment, is_gold, slots_taken, shuffle_key), which is what
     lets every query below walk the index instead of sorting the experiment."""
-    # NOT IN, not NOT EXISTS: PostgreSQL runs it as one hashed subplan over the
-    # reviewer's own assignments (an index range), whatever the table statistics say.
-    # NOT EXISTS became a nested loop that scanned the assignment table once per pair
-    # whenever the statistics were stale (a fresh experiment, or inside a test).
+    # NOT IN: PostgreSQL runs it as one hashed subplan over the reviewer's own
+    # assignments (an index range), whatever the table statistics say. These queries are
+    # the rare fallbacks that may read every candidate anyway; the usual claim
+    # (CLAIM_NEXT_PAIR_SQL) stops after a few pairs and probes those one by one instead.
+    # An ORM NOT EXISTS became a nested loop that scanned the assignment table once per
+    # pair whenever the statistics were stale (a fresh experiment, or inside a test).
     already_seen = Assignment.objects.filter(experiment=experiment, reviewer=reviewer).values(
         "pair_id"
     )

@@ -105,7 +105,7 @@ def record_submission(
         # UPDATE takes the row lock and checks the status at once. If it matches nothing,
         # the full checks below say why.
         stored = _store_live(
-            assignment_id, reviewer, experiment, dimensions, answers, rationale, now
+            _Submission(assignment_id, reviewer, experiment, dimensions, answers, rationale, now)
         )
         if stored is not None:
             return SubmitOutcome(stored, already_recorded=False)
@@ -146,9 +146,9 @@ def record_submission(
             Pair.objects.filter(pk=pair.pk).update(slots_taken=F("slots_taken") + 1)
 
         stored = _store(
-            assignment.pk, reviewer, experiment, dimensions, answers, rationale, now,
+            _Submission(assignment.pk, reviewer, experiment, dimensions, answers, rationale, now),
             from_status=assignment.status,
-        )  # fmt: skip
+        )
     return SubmitOutcome(stored, already_recorded=False)
 
 
@@ -171,7 +171,7 @@ def _lock_assignment(assignment_id: int, reviewer) -> Assignment | None:
 
 
 # The reviewer's assignment in the experiment marked submitted, if its status is the
-# expected one (parameters: _mark_submitted_params).
+# expected one (parameters: _Submission.mark_submitted_params).
 MARK_SUBMITTED_SQL = """UPDATE reviewapp_assignment
     SET status = %s, submitted_at = %s, rationale = %s
     WHERE id = %s AND reviewer_id = %s AND experiment_id = %s AND status = %s
@@ -194,50 +194,49 @@ SELECT * FROM submitted"""
 )
 
 
-def _mark_submitted_params(
-    assignment_id: int, reviewer, experiment: Experiment, rationale: str, now, from_status
-) -> list:
-    return [
-        Assignment.Status.SUBMITTED,
-        connection.ops.adapt_datetimefield_value(now),
-        rationale,
-        assignment_id,
-        reviewer.pk,
-        experiment.pk,
-        from_status,
-    ]
+@dataclass(frozen=True)
+class _Submission:
+    """One reviewer's answers to one assignment, checked, on their way to the database."""
+
+    assignment_id: int
+    reviewer: object
+    experiment: Experiment
+    dimensions: list[Dimension]
+    answers: dict[int, Answer]
+    rationale: str
+    now: datetime
+
+    def mark_submitted_params(self, from_status: str) -> list:
+        """MARK_SUBMITTED_SQL's parameters."""
+        return [
+            Assignment.Status.SUBMITTED,
+            connection.ops.adapt_datetimefield_value(self.now),
+            self.rationale,
+            self.assignment_id,
+            self.reviewer.pk,
+            self.experiment.pk,
+            from_status,
+        ]
 
 
-def _store_live(
-    assignment_id: int,
-    reviewer,
-    experiment: Experiment,
-    dimensions: list[Dimension],
-    answers: dict[int, Answer],
-    rationale: str,
-    now: datetime,
-) -> Assignment | None:
+def _store_live(submission: _Submission) -> Assignment | None:
     """_store for an assignment still shown, in one transaction. On PostgreSQL that is one
     statement (STORE_LIVE_SQL: the UPDATE and the INSERT as data-modifying CTEs), atomic
     by itself: no BEGIN and COMMIT round trips around it. Both content-side readings of
     each choice go in, and the statement keeps the one for the side the assignment
     recorded."""
+    dimensions = submission.dimensions
     if connection.vendor != "postgresql" or not dimensions:
         with transaction.atomic():
-            return _store(
-                assignment_id, reviewer, experiment, dimensions, answers, rationale, now,
-                from_status=Assignment.Status.SHOWN,
-            )  # fmt: skip
-    params = _mark_submitted_params(
-        assignment_id, reviewer, experiment, rationale, now, Assignment.Status.SHOWN
-    )
+            return _store(submission, from_status=Assignment.Status.SHOWN)
+    params = submission.mark_submitted_params(Assignment.Status.SHOWN)
     for dimension in dimensions:
-        answer = answers[dimension.pk]
+        answer = submission.answers[dimension.pk]
         params += [
             dimension.pk,
             content_choice(answer.choice, left_is_a=True),
             content_choice(answer.choice, left_is_a=False),
-            answer.strength if experiment.ask_strength else "",
+            answer.strength if submission.experiment.ask_strength else "",
         ]
     values = ", ".join(["(%s::bigint, %s, %s, %s)"] * len(dimensions))
     with connection.cursor() as cursor:
@@ -248,39 +247,28 @@ def _store_live(
     return None if row is None else instance(Assignment, row)
 
 
-def _store(
-    assignment_id: int,
-    reviewer,
-    experiment: Experiment,
-    dimensions: list[Dimension],
-    answers: dict[int, Answer],
-    rationale: str,
-    now: datetime,
-    *,
-    from_status: str,
-) -> Assignment | None:
+def _store(submission: _Submission, *, from_status: str) -> Assignment | None:
     """Mark the reviewer's assignment in this experiment submitted if its status is
     `from_status`, and insert one judgment per dimension. None (nothing written) if there
     is no such assignment."""
     with connection.cursor() as cursor:
         cursor.execute(
             MARK_SUBMITTED_SQL.format(columns=columns(Assignment, "")),
-            _mark_submitted_params(
-                assignment_id, reviewer, experiment, rationale, now, from_status
-            ),
+            submission.mark_submitted_params(from_status),
         )
         row = cursor.fetchone()
         if row is None:
             return None
         assignment = instance(Assignment, row)
+        answers, ask_strength = submission.answers, submission.experiment.ask_strength
         judgments = [
             (
                 assignment.pk,
                 dimension.pk,
                 content_choice(answers[dimension.pk].choice, assignment.left_is_a),
-                answers[dimension.pk].strength if experiment.ask_strength else "",
+                answers[dimension.pk].strength if ask_strength else "",
             )
-            for dimension in dimensions
+            for dimension in submission.dimensions
         ]
         if judgments:
             placeholders = ", ".join(["(%s, %s, %s, %s)"] * len(judgments))

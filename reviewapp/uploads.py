@@ -926,6 +926,7 @@ class _SeenIds:
         except OSError as exc:  # reported like SQLite's own "unable to open database file"
             raise sqlite3.OperationalError(f"cannot create a file in {directory}: {exc}") from exc
         os.close(handle)
+        self.db = None
         try:
             self.db = sqlite3.connect(self.path, isolation_level=None)
             # A scratch file: no journal, no fsync, one writer.
@@ -940,12 +941,13 @@ class _SeenIds:
                 """
             )
         except BaseException:
-            os.unlink(self.path)
+            self.__exit__()
             raise
         return self
 
     def __exit__(self, *exc_info):
-        self.db.close()
+        if self.db is not None:
+            self.db.close()
         os.unlink(self.path)
 
     def first_line(self, pair_id: str, line: int) -> int:

@@ -26,6 +26,10 @@ def test_user_backend_get_user_matches_the_orm_and_refuses_inactive_or_unknown()
     assert backend.get_user(rita.pk) is None
 
 
+def assert_sent_to_login(response):
+    assert response.status_code == 302 and reverse("login") in response["Location"]
+
+
 @pytest.mark.django_db
 def test_a_signed_in_session_reads_back_and_an_expired_one_does_not(client):
     rita = make_user("rita")
@@ -35,8 +39,7 @@ def test_a_signed_in_session_reads_back_and_an_expired_one_does_not(client):
     assert SessionStore(key).load()["_auth_user_id"] == str(rita.pk)
     Session.objects.filter(pk=key).update(expire_date=timezone.now() - timedelta(seconds=1))
     assert SessionStore(key).load() == {}
-    response = client.get(reverse("review-home"))
-    assert response.status_code == 302 and reverse("login") in response["Location"]
+    assert_sent_to_login(client.get(reverse("review-home")))
 
 
 @pytest.mark.django_db
@@ -79,15 +82,13 @@ def test_a_user_deactivated_or_deleted_is_signed_out(client):
     client.force_login(rita)
     rita.is_active = False
     rita.save()
-    response = client.get(reverse("review-home"))
-    assert response.status_code == 302 and reverse("login") in response["Location"]
+    assert_sent_to_login(client.get(reverse("review-home")))
     raj = make_user("raj")
     client.force_login(raj)
     key = client.cookies["sessionid"].value
     raj.delete()
     assert not Session.objects.filter(pk=key).exists()  # CASCADE: their sessions end
-    response = client.get(reverse("review-home"))
-    assert response.status_code == 302 and reverse("login") in response["Location"]
+    assert_sent_to_login(client.get(reverse("review-home")))
 
 
 @pytest.mark.django_db
