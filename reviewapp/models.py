@@ -21,14 +21,31 @@ def new_seed() -> int:
     return secrets.randbelow(2**62)
 
 
+def new_review_key() -> str:
+    # The web review pages' URLs carry this instead of the slug, which owners often
+    # write with model names in it.
+    return secrets.token_urlsafe(9)
+
+
 class Experiment(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
         OPEN = "open", "Open"
         CLOSED = "closed", "Closed"
 
+    class RenderMode(models.TextChoices):
+        MARKDOWN = "markdown", "Markdown (GitHub-style, line breaks kept)"
+        PLAIN = "plain", "Plain text (shown as written)"
+
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
+    # What reviewers see instead of the name (which may name the models); empty means
+    # a neutral "Comparison <id>".
+    reviewer_title = models.CharField(max_length=200, blank=True)
+    review_key = models.CharField(max_length=20, unique=True, default=new_review_key)
+    render_mode = models.CharField(
+        max_length=10, choices=RenderMode.choices, default=RenderMode.MARKDOWN
+    )
     instructions = models.TextField(blank=True, help_text="Markdown shown to reviewers.")
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_experiments"
@@ -70,6 +87,10 @@ class Experiment(models.Model):
             models.CheckConstraint(
                 condition=Q(status__in=["draft", "open", "closed"]),
                 name="experiment_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(render_mode__in=["markdown", "plain"]),
+                name="experiment_render_mode_valid",
             ),
             models.CheckConstraint(
                 condition=Q(reviews_per_pair__gte=1) & Q(reviews_per_pair__lte=100),
@@ -219,6 +240,11 @@ class Pair(models.Model):
     # Assignments currently holding a slot (submitted, or shown with a live lease).
     # Kept by assignment.py under a row lock; it orders "fewest reviews first".
     slots_taken = models.PositiveIntegerField(default=0)
+    # Possible identity leaks found in the prompt or outputs (a model's name, a
+    # self-identification): [{"field": "output_a", "match": "...", "model": "..."}].
+    leak_flags = models.JSONField(default=list, blank=True)
+    # Kept out of review by the owner (e.g. a flagged leak); never assigned.
+    excluded = models.BooleanField(default=False)
     # Random per pair (from the experiment seed); mixed with the reviewer to give
     # each reviewer its own reproducible order.
     shuffle_key = models.BigIntegerField(default=0)
