@@ -1,7 +1,7 @@
 """gunicorn for reviewapp: `gunicorn -c gunicorn.conf.py reviewapp.wsgi`.
 
 Chosen by measurement on the reference machine (2 cores, PostgreSQL on the same box;
-bench/bench_review_loop.py, figures in the README, "Serving in production"). Every value
+bench/bench_review_loop.py, figures in bench/README.md). Every value
 can be changed from the environment without editing this file.
 
 GUNICORN_BIND      address to listen on (default 127.0.0.1:8000; PORT alone also works)
@@ -42,7 +42,7 @@ keepalive = 5
 # at once): bounds any slow memory growth in a long-running process. A fresh worker
 # reconnects, prepares its statements and compiles its templates again, so restarts
 # show up in the slowest requests: at 1,000 a worker restarted every few seconds under
-# load, and the restarts set the p99 (bench_review_loop.py, README).
+# load, and the restarts set the p99 (bench/README.md).
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "10000"))
 max_requests_jitter = 1000
 

@@ -1,11 +1,11 @@
 """Untrusted text (prompts, outputs, instructions) to safe HTML.
 
 Markdown (CommonMark with GitHub's tables and strikethrough) is rendered by pyromark,
-bindings to the Rust pulldown-cmark parser: about 60x faster than a Python parser, which
-matters because every review screen renders three texts. Raw HTML in the text is shown
-as text, images become plain links (nothing remote is ever loaded), and the result passes
-through an allow-list sanitiser (nh3, the ammonia crate) as a second, independent line
-of defence.
+bindings to the Rust pulldown-cmark parser: much faster than a Python parser (figures in
+bench/README.md), which matters because every review screen renders three texts. Raw
+HTML in the text is shown as text, images become plain links (nothing remote is ever
+loaded), and the result passes through an allow-list sanitiser (nh3, the ammonia crate)
+as a second, independent line of defence.
 """
 
 import re

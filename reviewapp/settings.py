@@ -102,8 +102,8 @@ if DATABASES["default"]["ENGINE"] == "reviewapp.postgresql" and env_flag(
 ):
     # Parameters sent apart from the query (server-side binding) let psycopg prepare the
     # statements a connection keeps repeating (from the 5th run): PostgreSQL then skips
-    # parsing and planning them, which halves its CPU per review request (README,
-    # "Serving in production"). Behind PgBouncer in transaction mode without
+    # parsing and planning them, most of its work on these short statements (figures in
+    # bench/README.md). Behind PgBouncer in transaction mode without
     # max_prepared_statements, set DB_PREPARED_STATEMENTS=0.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         server_side_binding=True, prepare_threshold=5

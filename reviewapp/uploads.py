@@ -46,7 +46,7 @@ from .models import Experiment, Pair, pair_shuffle_key
 BATCH_SIZE = 2_000
 # Without stored pairs to compare with, batches are smaller, so that the import sends each
 # to the database while it parses the next. A batch of 2,000 pairs of a few kB is megabytes
-# sent in a burst, with one side waiting for the other (measured: 20% slower).
+# sent in a burst, with one side waiting for the other (bench/README.md).
 STREAM_BATCH_SIZE = 100
 # Outputs can be 100k+ characters; the csv module's default cap (128 KiB) is too small,
 # an unbounded one lets a single cell take all memory.
@@ -55,7 +55,7 @@ MAX_CELL_CHARS = 16 * 1024 * 1024
 # it is held in memory.
 MAX_LINE_BYTES = 64 * 1024 * 1024
 CHUNK_BYTES = 1024 * 1024
-# Text decoded per read: measured fastest (the default 8 KiB, or 1 MiB, parse ~10% slower).
+# Text decoded per read: the fastest size measured (bench/README.md).
 TEXT_CHUNK_CHARS = 64 * 1024
 MAX_SHOWN_ERRORS = 20
 PREVIEW_ROWS = 10
@@ -909,9 +909,8 @@ class _SeenIds:
     """The pair ids met so far in one file, each with the line it was first met on.
 
     In a temporary SQLite file rather than a dict, so that an import's memory does not grow
-    with its number of pairs: a dict took about 120 bytes a pair (191 MiB for a file of
-    1,000,000). SQLite keeps at most CACHE_KIB in memory and the rest in the file (about
-    30 bytes a pair, in REVIEWAPP_UPLOAD_DIR), which is removed at the end. Ids are
+    with its number of pairs (bench/README.md). SQLite keeps at most CACHE_KIB in memory
+    and the rest in the file (in REVIEWAPP_UPLOAD_DIR), which is removed at the end. Ids are
     compared as their UTF-8 bytes, exactly as the dict compared them."""
 
     CACHE_KIB = 8192
@@ -1112,8 +1111,8 @@ class _PairWriter:
 
     def _start_copy(self) -> None:
         """Binary COPY: each value is sent in its column type's own format, so neither side
-        escapes or scans the texts (measured: 15% less of the database's time than the
-        text format, and 5% less of ours)."""
+        escapes or scans the texts (cheaper on both sides than the text format;
+        bench/README.md)."""
         from psycopg.types.json import set_json_dumps  # only installed where PostgreSQL is used
 
         # Django's error wrapper turns psycopg's unique violation into IntegrityError.
@@ -1145,9 +1144,9 @@ def _prefer_lz4(cursor) -> None:
     """Compresses the long texts of this transaction with lz4 where the server has it.
 
     PostgreSQL compresses a row's long values as it stores them, by default with pglz,
-    which took a third of the server's time for a whole import (bench/bench_import.py);
-    lz4 is several times faster both ways, for about 10% more space (measured on English
-    text). The values read back the same either way; servers built without lz4 keep
+    which took much of the server's time for a whole import; lz4 is faster both ways for
+    a little more space (figures in bench/README.md). The values read back the same either
+    way; servers built without lz4 keep
     their default."""
     cursor.execute(
         "SELECT set_config(name, 'lz4', true) FROM pg_settings"
