@@ -14,12 +14,18 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
+# A local, git-ignored settings file for development: manage.py reads it, so every command
+# in the README runs as written after `make run`. Never read by gunicorn (production).
+.env:
+	printf 'DEBUG=1\nSECRET_KEY=%s\n' "$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" > $@
+	chmod 600 $@
+
 ## make run: venv + install + migrate + demo data + server on http://127.0.0.1:8000 (SQLite)
-run: $(VENV)/.installed
-	DEBUG=1 $(PY) manage.py migrate --noinput
-	DEBUG=1 $(PY) manage.py seed_demo
+run: $(VENV)/.installed .env
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
 	@echo "Serving on http://$(HOST):$(PORT)/  (Ctrl+C to stop)"
-	DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
+	$(PY) manage.py runserver $(HOST):$(PORT)
 
 ## make test: lint, migration check and the whole test suite.
 ## SQLite by default; PostgreSQL when DATABASE_URL=postgres://... is set.

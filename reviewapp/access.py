@@ -18,6 +18,16 @@ def can_own_experiments(user) -> bool:
     return user.is_authenticated and user.has_perm("reviewapp.add_experiment")
 
 
+def grant_owner_role(user) -> None:
+    """The owner role is Django's reviewapp.add_experiment permission (also grantable in
+    the admin: Users -> the user -> User permissions)."""
+    from django.contrib.auth.models import Permission
+
+    user.user_permissions.add(
+        Permission.objects.get(content_type__app_label="reviewapp", codename="add_experiment")
+    )
+
+
 def get_experiment_for_owner(user, slug: str) -> Experiment:
     try:
         experiment = Experiment.objects.get(slug=slug)

@@ -7,7 +7,6 @@ from .models import (
     Experiment,
     InviteLink,
     Judgment,
-    LoginFailure,
     Membership,
     Pair,
 )
@@ -95,9 +94,3 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_filter = ["revoked_at"]
     search_fields = ["prefix", "name", "user__username"]
     readonly_fields = ["key_hash", "prefix"]  # the token itself is never stored
-
-
-@admin.register(LoginFailure)
-class LoginFailureAdmin(admin.ModelAdmin):
-    list_display = ["username", "ip_address", "at"]
-    search_fields = ["username", "ip_address"]

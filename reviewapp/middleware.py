@@ -1,5 +1,7 @@
 """Security headers Django 5.2 does not set by itself."""
 
+from django.utils.cache import patch_cache_control
+
 # No inline script or style anywhere: htmx and the app's own JS come from static/, and
 # untrusted outputs are sanitised HTML without script, style or event attributes.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -25,6 +27,11 @@ def security_headers(get_response):
         response.headers.setdefault(
             "Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"
         )
+        if "Cache-Control" not in response.headers:
+            # Pages and downloads show one person's data (outputs, judgments, results):
+            # neither a shared cache nor the browser's history keeps them. Static files
+            # come with whitenoise's own Cache-Control and keep it.
+            patch_cache_control(response, private=True, no_store=True)
         return response
 
     return middleware

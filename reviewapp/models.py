@@ -382,24 +382,6 @@ def pair_shuffle_key(seed: int, external_id: str) -> int:
     return int.from_bytes(digest, "big")
 
 
-class LoginFailure(models.Model):
-    """A failed login, kept in the database (not process memory) so that throttling holds
-    across gunicorn workers and app servers."""
-
-    username = models.CharField(max_length=150)
-    ip_address = models.GenericIPAddressField(null=True)
-    at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        indexes = [
-            models.Index(fields=["username", "at"], name="login_failure_by_user"),
-            models.Index(fields=["ip_address", "at"], name="login_failure_by_ip"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.username} from {self.ip_address} at {self.at:%Y-%m-%d %H:%M}"
-
-
 class ApiToken(models.Model):
     """A bearer token for the JSON API. Only its SHA-256 is stored; the token itself is
     shown once, when it is created."""

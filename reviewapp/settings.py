@@ -6,11 +6,13 @@ DEBUG          "1"/"true" for development (default: off)
 ALLOWED_HOSTS  comma-separated (default with DEBUG: localhost, 127.0.0.1)
 Production serving (README, "Serving in production"): SECURE_SSL_REDIRECT, SECURE_HSTS_SECONDS,
 SECURE_HSTS_INCLUDE_SUBDOMAINS, SECURE_HSTS_PRELOAD, TRUST_X_FORWARDED_PROTO,
-CSRF_TRUSTED_ORIGINS, STATIC_ROOT, CONN_MAX_AGE, SECURE_COOKIES, DB_PREPARED_STATEMENTS.
+CSRF_TRUSTED_ORIGINS, STATIC_ROOT, CONN_MAX_AGE, SECURE_COOKIES, DB_PREPARED_STATEMENTS,
+REVIEWAPP_TRUSTED_PROXIES.
 """
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -50,12 +52,14 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "ninja",  # serves the API docs page's assets from its own static files, not a CDN
+    "axes",  # login throttling, kept in the database so it holds across app servers
     "reviewapp",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "reviewapp.middleware.security_headers",
+    "reviewapp.outages.DatabaseOutageMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -64,6 +68,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes requires: it answers a locked-out login with our page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "reviewapp.urls"
@@ -119,7 +125,21 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Django's database sessions and ModelBackend, with the per-request reads in plain SQL
 # (reviewapp/auth.py): every review request makes both.
 SESSION_ENGINE = "reviewapp.auth"
-AUTHENTICATION_BACKENDS = ["reviewapp.auth.UserBackend"]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "reviewapp.auth.UserBackend"]
+
+# Login throttling (django-axes): five failures of one username from one client address
+# lock that combination for 15 minutes. Keyed on both together, so one client's failures
+# never lock out another client, and nobody can lock a named account out for everyone.
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "reviewapp.views.accounts.locked_out"
+AXES_CLIENT_IP_CALLABLE = "reviewapp.views.accounts.client_address"
+AXES_VERBOSE = False
+# How many reverse proxies in front of the app append to X-Forwarded-For. 0 (the default):
+# the header is ignored, since any client can send it, and REMOTE_ADDR is the client.
+REVIEWAPP_TRUSTED_PROXIES = int(os.environ.get("REVIEWAPP_TRUSTED_PROXIES", "0"))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -3,12 +3,13 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from . import api
-from .views import accounts, exports, home, invites, owner, results, review, tokens, uploads
+from .views import exports, home, invites, owner, results, review, tokens, uploads
 
 urlpatterns = [
     path("", home.home, name="home"),
     path("healthz", home.healthz, name="healthz"),
-    path("login/", accounts.ThrottledLoginView.as_view(), name="login"),
+    path("favicon.ico", home.favicon, name="favicon"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     # Owners: API tokens (the API itself is mounted at api/, below)

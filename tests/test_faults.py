@@ -9,6 +9,7 @@ its backends in pg_stat_activity and never touches anybody else's.
 """
 
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -30,6 +31,7 @@ from django.urls import reverse
 
 from reviewapp.assignment import next_assignment
 from reviewapp.models import Assignment, Judgment, Pair
+from reviewapp.tokens import PREFIX
 from tests.conftest import make_experiment
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -386,6 +388,63 @@ def test_healthz_is_503_when_the_database_is_unreachable(static_root):
         process.wait(15)
     assert status == 503
     assert b'"database": "OperationalError"' in body
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_outage_is_a_503_with_retry_after_and_one_log_line_per_request(static_root, tmp_path):
+    """PostgreSQL unreachable: the API answers its error shape, pages a styled 503 page,
+    both with Retry-After, and the log has one line per request and no traceback."""
+    port = free_port()
+    env = server_env("unused", STATIC_ROOT=str(static_root))
+    env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:{free_port()}/reviewapp?connect_timeout=2"
+    env["GUNICORN_BIND"] = f"127.0.0.1:{port}"
+    env["WEB_CONCURRENCY"] = "1"
+    env["LOG_LEVEL"] = "WARNING"
+    signed_in = session_cookies(get_user_model().objects.create(username="olga"))
+    log_path = tmp_path / "gunicorn.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [BIN / "gunicorn", "-c", "gunicorn.conf.py", "reviewapp.wsgi"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: get(base + "/healthz")[0] is not None, 30, "gunicorn to answer")
+        api = urllib.request.Request(
+            base + "/api/experiments",
+            headers={"Authorization": f"Bearer {PREFIX}{secrets.token_urlsafe(32)}"},
+        )
+        try:
+            urllib.request.urlopen(api, timeout=10)
+            raise AssertionError("expected a 503")
+        except urllib.error.HTTPError as error:
+            api_status, api_retry, api_body = error.code, error.headers["Retry-After"], error.read()
+        page = urllib.request.Request(base + "/owner/", headers={"Cookie": signed_in})
+        try:
+            urllib.request.urlopen(page, timeout=10)
+            raise AssertionError("expected a 503")
+        except urllib.error.HTTPError as error:
+            page_status, page_retry, page_body = (
+                error.code,
+                error.headers["Retry-After"],
+                error.read(),
+            )
+    finally:
+        process.terminate()
+        process.wait(15)
+    assert (api_status, api_retry) == (503, "5")
+    assert json.loads(api_body)["error"] == "unavailable"
+    assert (page_status, page_retry) == (503, "5")
+    assert b"Temporarily unavailable" in page_body and b"reviewapp/app." in page_body
+    log = log_path.read_text()
+    assert "Traceback" not in log, log
+    outage_lines = [line for line in log.splitlines() if "database unavailable" in line]
+    assert len(outage_lines) == 2, log
+    assert "GET /api/experiments" in outage_lines[0] and "GET /owner/" in outage_lines[1]
 
 
 # The production settings documented in the README ("Serving in production").

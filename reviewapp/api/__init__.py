@@ -34,7 +34,8 @@ Errors always have the shape `{"error": code, "detail": text, "rows": [...]}`:
 `invalid_answer`), 401 `unauthorized`, 403 `forbidden`, 404 `not_found` (also for
 experiments that exist but are not yours), 405 `method_not_allowed`, 409 `conflict` /
 `closed` / `skipped` / `lease_lost`, 413 `too_large`, 415 `unsupported_media_type`,
-422 `invalid_request` (the request does not match this schema; `rows` name the fields).
+422 `invalid_request` (the request does not match this schema; `rows` name the fields),
+503 `unavailable` (the database cannot be reached; retry after `Retry-After` seconds).
 """
 
 api = NinjaAPI(

@@ -6,7 +6,8 @@ and is empty otherwise. Status codes: 400 content refused (the request matches t
 but what it says cannot be done: a bad upload, an incomplete answer), 401 no valid token,
 403 the user lacks the owner role, 404 unknown or not yours, 405 method, 409 state
 conflicts (slug taken, experiment closed, lease lost), 413 too large, 415 content type,
-422 the request does not match the schema.
+422 the request does not match the schema, 503 the database is unavailable
+(`unavailable`, with Retry-After).
 """
 
 import logging
@@ -17,6 +18,7 @@ from django.http.multipartparser import MultiPartParserError
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from ..judgments import SubmissionRefused
+from ..outages import OUTAGE_ERRORS, unavailable_response
 from ..uploads import UploadError
 from .schemas import ErrorOut
 
@@ -41,8 +43,9 @@ def error_response(status: int, code: str, detail: str, rows=None) -> JsonRespon
 
 
 def errors(*statuses: int) -> dict:
-    """The `response=` entries documenting these error statuses."""
-    return dict.fromkeys(statuses, ErrorOut)
+    """The `response=` entries documenting these error statuses (and 503, which any
+    endpoint answers while the database is unavailable)."""
+    return dict.fromkeys((*statuses, 503), ErrorOut)
 
 
 def _validation_rows(exc: ValidationError) -> list[dict]:
@@ -114,6 +117,12 @@ def install_handlers(api) -> None:
     @api.exception_handler(MultiPartParserError)
     def bad_multipart(request, exc):
         return error_response(400, "bad_request", f"The multipart body could not be read: {exc}")
+
+    for outage in OUTAGE_ERRORS:
+
+        @api.exception_handler(outage)
+        def unavailable(request, exc):
+            return unavailable_response(request, exc)
 
     @api.exception_handler(Exception)
     def server_error(request, exc):

@@ -1,7 +1,8 @@
 from django.contrib.auth.decorators import login_required
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import redirect
+from django.templatetags.static import static
 
 from ..access import can_own_experiments
 
@@ -22,3 +23,9 @@ def healthz(request):
     except Exception as error:  # any database failure means "not healthy"
         return JsonResponse({"status": "error", "database": type(error).__name__}, status=503)
     return JsonResponse({"status": "ok"})
+
+
+def favicon(request):
+    # Browsers ask for /favicon.ico whatever the page's <link rel="icon"> says. Looked up
+    # per request: the static manifest may not exist when the URLconf is imported.
+    return HttpResponsePermanentRedirect(static("reviewapp/favicon.svg"))
