@@ -3,7 +3,17 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from . import api
-from .views import exports, home, invites, owner, results, review, tokens, uploads
+from .views import (
+    exports,
+    home,
+    invites,
+    owner,
+    preferences,
+    results,
+    review,
+    tokens,
+    uploads,
+)
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -71,6 +81,16 @@ urlpatterns = [
         "owner/experiments/<slug:slug>/assignments.csv",
         exports.assignments_csv,
         name="export-assignments",
+    ),
+    path(
+        "owner/experiments/<slug:slug>/preferences/",
+        preferences.preference_export,
+        name="owner-preferences",
+    ),
+    path(
+        "owner/experiments/<slug:slug>/preferences.jsonl",
+        preferences.preferences_jsonl,
+        name="export-preferences",
     ),
     # JSON API (token auth; schema at api/openapi.json, docs at api/docs)
     path("api/", api.urls()),

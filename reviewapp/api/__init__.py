@@ -11,7 +11,7 @@ from ninja import NinjaAPI
 from ninja.security import HttpBearer
 
 from ..tokens import verify_token
-from . import owner, review
+from . import owner, preferences, review
 from .errors import api_not_found, install_handlers, json_method_not_allowed
 
 
@@ -48,6 +48,7 @@ api = NinjaAPI(
 install_handlers(api)
 api.add_router("", owner.router)
 api.add_router("", review.router)
+api.add_router("", preferences.router)
 
 
 def urls():
