@@ -245,6 +245,8 @@ class Pair(models.Model):
     leak_flags = models.JSONField(default=list, blank=True)
     # Kept out of review by the owner (e.g. a flagged leak); never assigned.
     excluded = models.BooleanField(default=False)
+    # The owner's own note (e.g. why reviewers disagree here); never shown to reviewers.
+    owner_note = models.TextField(blank=True)
     # Random per pair (from the experiment seed); mixed with the reviewer to give
     # each reviewer its own reproducible order.
     shuffle_key = models.BigIntegerField(default=0)

@@ -3,7 +3,18 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from . import api
-from .views import accounts, exports, home, invites, owner, results, review, tokens, uploads
+from .views import (
+    accounts,
+    exports,
+    home,
+    invites,
+    owner,
+    pairs,
+    results,
+    review,
+    tokens,
+    uploads,
+)
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -35,6 +46,23 @@ urlpatterns = [
         "owner/experiments/<slug:slug>/upload/confirm/",
         uploads.confirm_upload,
         name="owner-upload-confirm",
+    ),
+    # Pairs as owners browse them
+    path("owner/experiments/<slug:slug>/pairs/", pairs.pair_list, name="owner-pairs"),
+    path(
+        "owner/experiments/<slug:slug>/pairs/<path:pair_id>/",
+        pairs.pair_detail,
+        name="owner-pair",
+    ),
+    path(
+        "owner/experiments/<slug:slug>/disagreements/",
+        pairs.disagreement_list,
+        name="owner-disagreements",
+    ),
+    path(
+        "owner/experiments/<slug:slug>/disagreements.csv",
+        pairs.disagreements_csv,
+        name="export-disagreements",
     ),
     # Invite links: owners manage them, external reviewers join through them
     path("owner/experiments/<slug:slug>/invites/", invites.invite_links, name="owner-invites"),
