@@ -5,6 +5,7 @@ from django.urls import path
 from . import api
 from .views import (
     accounts,
+    compare,
     exports,
     home,
     invites,
@@ -28,6 +29,7 @@ urlpatterns = [
     # Owners: experiments and their set-up
     path("owner/", owner.experiment_list, name="owner-experiments"),
     path("owner/new/", owner.experiment_new, name="owner-experiment-new"),
+    path("owner/compare/", compare.compare_page, name="owner-compare"),
     path("owner/experiments/<slug:slug>/", owner.experiment_detail, name="owner-experiment"),
     path(
         "owner/experiments/<slug:slug>/settings/", owner.experiment_settings, name="owner-settings"
