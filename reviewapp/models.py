@@ -183,6 +183,8 @@ class Membership(models.Model):
     quota = models.PositiveIntegerField(null=True, blank=True)
     # What the crowd platform passed along (e.g. STUDY_ID, SESSION_ID, hitId), for the audit.
     platform_data = models.JSONField(default=dict, blank=True)
+    # Removed by the owner: gets no more pairs; their judgments stay (counted unless excluded).
+    removed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["experiment", "user"]

@@ -6,6 +6,7 @@ from . import api
 from .views import (
     accounts,
     compare,
+    dashboard,
     exports,
     home,
     invites,
@@ -48,6 +49,16 @@ urlpatterns = [
         "owner/experiments/<slug:slug>/upload/confirm/",
         uploads.confirm_upload,
         name="owner-upload-confirm",
+    ),
+    path(
+        "owner/experiments/<slug:slug>/reviewer-dashboard/",
+        dashboard.reviewer_dashboard,
+        name="owner-reviewer-dashboard",
+    ),
+    path(
+        "owner/experiments/<slug:slug>/reviewer-dashboard/<int:membership_id>/remove/",
+        dashboard.reviewer_remove,
+        name="owner-reviewer-remove",
     ),
     # Pairs as owners browse them
     path("owner/experiments/<slug:slug>/pairs/", pairs.pair_list, name="owner-pairs"),
