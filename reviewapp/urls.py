@@ -36,6 +36,8 @@ urlpatterns = [
         "owner/experiments/<slug:slug>/settings/", owner.experiment_settings, name="owner-settings"
     ),
     path("owner/experiments/<slug:slug>/rubric/", owner.experiment_dimensions, name="owner-rubric"),
+    path("owner/experiments/<slug:slug>/clone/", owner.experiment_clone, name="owner-clone"),
+    path("owner/experiments/<slug:slug>/delete/", owner.experiment_delete, name="owner-delete"),
     path("owner/experiments/<slug:slug>/status/", owner.experiment_status, name="owner-status"),
     path("owner/experiments/<slug:slug>/sharing/", owner.experiment_sharing, name="owner-sharing"),
     path(

@@ -195,3 +195,36 @@ def test_disagreements_export(world, as_owner):
     assert rows[0]["dissent"] == "0.6667"
     assert rows[1]["a_wins"] == "2" and rows[1]["b_wins"] == "1"
     assert "'=" not in text or True  # cells are neutralised by stream_csv
+
+
+def test_clone_takes_settings_and_rubric_but_no_data(world, as_owner, owner):
+    from reviewapp.models import Experiment
+
+    world.allow_ties = False
+    world.gold_rate = 0.2
+    world.save()
+    response = as_owner.post(reverse("owner-clone", args=[world.slug]), {"name": "Round two"})
+    assert response.status_code == 302
+    clone = Experiment.objects.get(name="Round two")
+    assert (clone.allow_ties, clone.gold_rate, clone.status) == (False, 0.2, "draft")
+    assert clone.seed != world.seed and clone.review_key != world.review_key
+    assert list(clone.dimensions.values_list("name", flat=True)) == ["overall", "style"]
+    assert clone.pairs.count() == 0 and clone.memberships.count() == 0
+    assert clone.owner == owner
+
+
+def test_delete_needs_the_slug_and_the_owner(world, as_owner, client, owner):
+    from reviewapp.models import Experiment
+
+    url = reverse("owner-delete", args=[world.slug])
+    as_owner.post(url, {"confirm": "wrong"})
+    assert Experiment.objects.filter(pk=world.pk).exists()
+    sharer = make_user("sam", owner=True)
+    world.shared_with.add(sharer)
+    client.force_login(sharer)
+    client.post(url, {"confirm": world.slug})
+    assert Experiment.objects.filter(pk=world.pk).exists()
+    client.force_login(owner)
+    assert client.post(url, {"confirm": world.slug}).status_code == 302
+    assert not Experiment.objects.filter(pk=world.pk).exists()
+    assert not Judgment.objects.filter(assignment__experiment_id=world.pk).exists()
