@@ -47,7 +47,11 @@ def experiments_for_owner(user):
 
 def experiments_for_reviewer(user):
     """Open experiments this user was invited to review."""
-    return Experiment.objects.filter(reviewers=user, status=Experiment.Status.OPEN)
+    return Experiment.objects.filter(
+        memberships__user=user,
+        memberships__removed_at__isnull=True,
+        status=Experiment.Status.OPEN,
+    )
 
 
 def get_experiment_for_reviewer(user, slug: str) -> Experiment:
@@ -75,7 +79,7 @@ def get_membership_for_reviewer(user, slug: str) -> Membership:
         FROM reviewapp_membership m
         JOIN reviewapp_experiment e ON e.id = m.experiment_id
         LEFT JOIN reviewapp_invitelink i ON i.id = m.invite_id
-        WHERE e.slug = %s AND m.user_id = %s
+        WHERE e.slug = %s AND m.user_id = %s AND m.removed_at IS NULL
     """
     with connection.cursor() as cursor:
         cursor.execute(sql, [Assignment.Status.SUBMITTED, slug, user.pk])

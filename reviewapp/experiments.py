@@ -6,7 +6,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils.text import slugify
 
-from .models import DEFAULT_DIMENSIONS, Dimension, Experiment, Pair
+from .models import DEFAULT_DIMENSIONS, Dimension, Experiment, Judgment, Pair
 
 
 class DimensionError(ValueError):
@@ -93,3 +93,33 @@ def recount_pairs(experiment: Experiment) -> None:
     Experiment.objects.filter(pk=experiment.pk).update(
         pair_count=counts["regular"], gold_pair_count=counts["gold"]
     )
+
+
+# Fields an experiment's clone does not take over: who and what it is, its data, its
+# randomness (a clone draws its own seed, so its orders and sides differ).
+NOT_CLONED = {
+    "id", "name", "slug", "owner", "status", "seed", "review_key", "pair_count",
+    "gold_pair_count", "created_at",
+}  # fmt: skip
+
+
+@transaction.atomic
+def clone_experiment(experiment: Experiment, *, owner, name: str, slug: str = "") -> Experiment:
+    """A new draft experiment with the same settings and rubric; no pairs, reviewers,
+    invite links or judgments."""
+    settings = {
+        f.name: getattr(experiment, f.name)
+        for f in Experiment._meta.concrete_fields
+        if f.name not in NOT_CLONED
+    }
+    dimensions = list(experiment.dimensions.order_by("position").values_list("name", flat=True))
+    return create_experiment(owner=owner, name=name, slug=slug, dimensions=dimensions, **settings)
+
+
+@transaction.atomic
+def delete_experiment(experiment: Experiment) -> None:
+    """The experiment and everything in it: pairs, assignments, judgments, invite links.
+    Judgments go first: they protect their dimensions, which keeps a rubric edit from
+    dropping them, and a cascade from the experiment would be refused."""
+    Judgment.objects.filter(assignment__experiment=experiment).delete()
+    experiment.delete()

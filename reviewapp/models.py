@@ -183,6 +183,8 @@ class Membership(models.Model):
     quota = models.PositiveIntegerField(null=True, blank=True)
     # What the crowd platform passed along (e.g. STUDY_ID, SESSION_ID, hitId), for the audit.
     platform_data = models.JSONField(default=dict, blank=True)
+    # Removed by the owner: gets no more pairs; their judgments stay (counted unless excluded).
+    removed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["experiment", "user"]
@@ -245,6 +247,8 @@ class Pair(models.Model):
     leak_flags = models.JSONField(default=list, blank=True)
     # Kept out of review by the owner (e.g. a flagged leak); never assigned.
     excluded = models.BooleanField(default=False)
+    # The owner's own note (e.g. why reviewers disagree here); never shown to reviewers.
+    owner_note = models.TextField(blank=True)
     # Random per pair (from the experiment seed); mixed with the reviewer to give
     # each reviewer its own reproducible order.
     shuffle_key = models.BigIntegerField(default=0)

@@ -4,10 +4,13 @@ from django.urls import path
 
 from . import api
 from .views import (
+    compare,
+    dashboard,
     exports,
     home,
     invites,
     owner,
+    pairs,
     preferences,
     results,
     review,
@@ -28,11 +31,14 @@ urlpatterns = [
     # Owners: experiments and their set-up
     path("owner/", owner.experiment_list, name="owner-experiments"),
     path("owner/new/", owner.experiment_new, name="owner-experiment-new"),
+    path("owner/compare/", compare.compare_page, name="owner-compare"),
     path("owner/experiments/<slug:slug>/", owner.experiment_detail, name="owner-experiment"),
     path(
         "owner/experiments/<slug:slug>/settings/", owner.experiment_settings, name="owner-settings"
     ),
     path("owner/experiments/<slug:slug>/rubric/", owner.experiment_dimensions, name="owner-rubric"),
+    path("owner/experiments/<slug:slug>/clone/", owner.experiment_clone, name="owner-clone"),
+    path("owner/experiments/<slug:slug>/delete/", owner.experiment_delete, name="owner-delete"),
     path("owner/experiments/<slug:slug>/status/", owner.experiment_status, name="owner-status"),
     path("owner/experiments/<slug:slug>/sharing/", owner.experiment_sharing, name="owner-sharing"),
     path(
@@ -46,6 +52,33 @@ urlpatterns = [
         "owner/experiments/<slug:slug>/upload/confirm/",
         uploads.confirm_upload,
         name="owner-upload-confirm",
+    ),
+    path(
+        "owner/experiments/<slug:slug>/reviewer-dashboard/",
+        dashboard.reviewer_dashboard,
+        name="owner-reviewer-dashboard",
+    ),
+    path(
+        "owner/experiments/<slug:slug>/reviewer-dashboard/<int:membership_id>/remove/",
+        dashboard.reviewer_remove,
+        name="owner-reviewer-remove",
+    ),
+    # Pairs as owners browse them
+    path("owner/experiments/<slug:slug>/pairs/", pairs.pair_list, name="owner-pairs"),
+    path(
+        "owner/experiments/<slug:slug>/pairs/<path:pair_id>/",
+        pairs.pair_detail,
+        name="owner-pair",
+    ),
+    path(
+        "owner/experiments/<slug:slug>/disagreements/",
+        pairs.disagreement_list,
+        name="owner-disagreements",
+    ),
+    path(
+        "owner/experiments/<slug:slug>/disagreements.csv",
+        pairs.disagreements_csv,
+        name="export-disagreements",
     ),
     # Invite links: owners manage them, external reviewers join through them
     path("owner/experiments/<slug:slug>/invites/", invites.invite_links, name="owner-invites"),

@@ -11,7 +11,7 @@ from ninja import NinjaAPI
 from ninja.security import HttpBearer
 
 from ..tokens import verify_token
-from . import owner, preferences, review
+from . import compare, owner, preferences, review
 from .errors import api_not_found, install_handlers, json_method_not_allowed
 
 
@@ -49,6 +49,7 @@ install_handlers(api)
 api.add_router("", owner.router)
 api.add_router("", review.router)
 api.add_router("", preferences.router)
+api.add_router("", compare.router)
 
 
 def urls():

@@ -12,7 +12,13 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from ..access import can_own_experiments, experiments_for_owner, get_experiment_for_owner
-from ..experiments import DimensionError, create_experiment, save_dimensions
+from ..experiments import (
+    DimensionError,
+    clone_experiment,
+    create_experiment,
+    delete_experiment,
+    save_dimensions,
+)
 from ..forms import (
     MAX_DIMENSIONS,
     AddReviewersForm,
@@ -212,3 +218,34 @@ def experiment_sharing(request, slug):
         experiment.shared_with.add(other)
         messages.success(request, f"Shared with {other.username}.")
     return redirect("owner-experiment", experiment.slug)
+
+
+@login_required
+@require_POST
+def experiment_clone(request, slug):
+    """A new draft with this experiment's settings and rubric (not its pairs or reviewers)."""
+    experiment = get_experiment_for_owner(request.user, slug)
+    require_owner_role(request.user)
+    name = request.POST.get("name", "").replace("\x00", "").strip()[:200]
+    clone = clone_experiment(
+        experiment, owner=request.user, name=name or f"{experiment.name} (copy)"
+    )
+    messages.success(request, f"Created “{clone.name}” with the same settings. Next: upload pairs.")
+    return redirect("owner-experiment", clone.slug)
+
+
+@login_required
+@require_POST
+def experiment_delete(request, slug):
+    """Only the experiment's owner, after typing its slug: everything in it goes."""
+    experiment = get_experiment_for_owner(request.user, slug)
+    if experiment.owner_id != request.user.pk:
+        messages.error(request, "Only the experiment's owner can delete it.")
+        return redirect("owner-settings", experiment.slug)
+    if request.POST.get("confirm", "").strip() != experiment.slug:
+        messages.error(request, f"Type the experiment's slug ({experiment.slug}) to delete it.")
+        return redirect("owner-settings", experiment.slug)
+    name = experiment.name
+    delete_experiment(experiment)
+    messages.success(request, f"Deleted “{name}” and all its pairs and judgments.")
+    return redirect("owner-experiments")
