@@ -11,16 +11,18 @@ from reviewapp.models import InviteLink
 from reviewapp.tokens import create_token
 from tests.conftest import make_experiment, make_user
 
-PUBLIC = {"home", "healthz", "login", "logout", "invite-join"}
+PUBLIC = {"home", "healthz", "favicon", "login", "logout", "invite-join"}
 # Owner-only pages, exports, results and actions, all scoped to one experiment (kwarg slug).
 OWNER = {
     "owner-experiment", "owner-settings", "owner-rubric", "owner-status", "owner-reviewers",
     "owner-upload", "owner-upload-confirm", "owner-invites", "owner-invite-revoke",
     "results-page", "results-json", "owner-exclude-reviewer", "export-judgments",
-    "export-assignments", "results-csv", "owner-sharing",
+    "export-assignments", "results-csv", "owner-sharing", "owner-pairs", "owner-pair",
+    "owner-disagreements", "export-disagreements", "owner-preferences", "export-preferences",
+    "owner-reviewer-dashboard", "owner-reviewer-remove", "owner-clone", "owner-delete",
 }  # fmt: skip
 # Need the owner role, no experiment.
-OWNER_ROLE = {"owner-experiments", "owner-experiment-new", "owner-tokens"}
+OWNER_ROLE = {"owner-experiments", "owner-experiment-new", "owner-tokens", "owner-compare"}
 TOKEN = {"owner-token-revoke"}  # only whoever may see the token (its user, or the judge's owner)
 REVIEWER = {"review-pair"}  # invited reviewers of this experiment
 ASSIGNMENT = {"review-submit", "review-skip"}  # only the reviewer the assignment belongs to
@@ -64,6 +66,7 @@ def world(client, owner):
         "experiment": experiment, "owner": owner, "other_owner": other.owner, "reviewer": reviewer,
         "second": second, "participant": participant, "outsider": outsider, "link": link,
         "assignment": assignment, "token": token,
+        "membership": experiment.memberships.get(user=second),
     }  # fmt: skip
 
 
@@ -75,6 +78,8 @@ def url_for(name, world):
         "review-submit": {"slug": slug, "assignment_id": world["assignment"].pk},
         "review-skip": {"slug": slug, "assignment_id": world["assignment"].pk},
         "owner-token-revoke": {"token_id": world["token"].pk},
+        "owner-pair": {"slug": slug, "pair_id": "p00000"},
+        "owner-reviewer-remove": {"slug": slug, "membership_id": world["membership"].pk},
     }.get(name)
     if kwargs is None:
         kwargs = {"slug": slug} if name in OWNER | REVIEWER else {}

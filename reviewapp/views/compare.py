@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET
 from ..access import experiments_for_owner, get_experiment_for_owner
 from ..compare import CompareError, compare_experiments, shared_models
 from ..plots import forest_plot
+from .owner import require_owner_role
 
 
 def chosen_experiments(request, available) -> list:
@@ -41,6 +42,7 @@ def _plot_rows(rows: list[dict]) -> list[dict]:
 @login_required
 @require_GET
 def compare_page(request):
+    require_owner_role(request.user)
     available = list(experiments_for_owner(request.user).order_by("created_at"))
     chosen = [
         get_experiment_for_owner(request.user, e.slug)
