@@ -213,7 +213,7 @@ def test_double_click_through_the_view_answers_the_same_way_twice(owner, reviewe
     reviewer = reviewers[0]
     experiment.reviewers.add(reviewer)
     assignment = next_assignment(experiment, reviewer)
-    url = reverse("review-submit", args=[experiment.slug, assignment.pk])
+    url = reverse("review-submit", args=[experiment.review_key, assignment.pk])
 
     def click():
         response = login(reviewer).post(url, submit_form(experiment))
@@ -237,7 +237,7 @@ def test_double_click_through_the_view_answers_the_same_way_twice(owner, reviewe
     finally:
         blocker.close()
 
-    expected = (302, reverse("review-pair", args=[experiment.slug]))
+    expected = (302, reverse("review-pair", args=[experiment.review_key]))
     assert responses == [expected, expected]
     assert Judgment.objects.filter(assignment=assignment).count() == 5
     stored = Judgment.objects.filter(assignment=assignment)
@@ -253,7 +253,7 @@ def test_htmx_retry_shows_the_same_next_pair(owner, reviewers):
     experiment.reviewers.add(reviewer)
     assignment = next_assignment(experiment, reviewer)
     client = login(reviewer)
-    url = reverse("review-submit", args=[experiment.slug, assignment.pk])
+    url = reverse("review-submit", args=[experiment.review_key, assignment.pk])
     first = client.post(url, submit_form(experiment), headers={"HX-Request": "true"})
     retry = client.post(url, submit_form(experiment, "right"), headers={"HX-Request": "true"})
     assert first.status_code == retry.status_code == 200
@@ -266,7 +266,7 @@ def test_submit_for_someone_elses_assignment_is_refused(owner, reviewers):
     experiment = make_experiment(owner, n_pairs=3)
     experiment.reviewers.add(*reviewers)
     assignment = next_assignment(experiment, reviewers[0])
-    url = reverse("review-submit", args=[experiment.slug, assignment.pk])
+    url = reverse("review-submit", args=[experiment.review_key, assignment.pk])
     response = login(reviewers[1]).post(url, submit_form(experiment))
     assert response.status_code == 404
     assert b"not assigned to you" in response.content
@@ -286,7 +286,7 @@ def test_closed_experiment_refuses_submit_clearly(owner, reviewers):
     with pytest.raises(SubmissionRefused) as refused:
         record_submission(assignment.pk, reviewer, answers_for(experiment))
     assert refused.value.code == "closed"
-    url = reverse("review-submit", args=[experiment.slug, assignment.pk])
+    url = reverse("review-submit", args=[experiment.review_key, assignment.pk])
     response = login(reviewer).post(url, submit_form(experiment))
     assert response.status_code == 200 and response.context["closed"]
     assert not Judgment.objects.exists()

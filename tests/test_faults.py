@@ -206,7 +206,7 @@ def test_next_request_succeeds_after_the_apps_connection_is_killed(owner, static
     experiment, reviewer, assignment = reviewer_with_assignment(owner)
     cookies = session_cookies(reviewer)
     with gunicorn(app, static_root) as (base, _):
-        page = base + reverse("review-pair", args=[experiment.slug])
+        page = base + reverse("review-pair", args=[experiment.review_key])
         assert get(page, cookies=cookies)[0] == 200
         # CONN_MAX_AGE keeps the connection open between requests: that is what dies.
         assert backends(app), "the worker holds no persistent connection"
@@ -215,7 +215,7 @@ def test_next_request_succeeds_after_the_apps_connection_is_killed(owner, static
 
         status, body = get(page, cookies=cookies)
         assert status == 200 and b"dim-0" in body
-        submit = base + reverse("review-submit", args=[experiment.slug, assignment.pk])
+        submit = base + reverse("review-submit", args=[experiment.review_key, assignment.pk])
         kill_backends(app)
         wait_for(lambda: not backends(app), 10, "the killed backend to go")
         assert get(submit, cookies=cookies, data=submit_form(experiment))[0] == 302
@@ -246,7 +246,7 @@ def test_worker_killed_inside_submit_leaves_no_partial_judgment(owner, static_ro
     last_dimension = experiment.dimensions.order_by("-position").first()
     db = connection.settings_dict
     with gunicorn(app, static_root, workers=1) as (base, master):
-        submit = base + reverse("review-submit", args=[experiment.slug, assignment.pk])
+        submit = base + reverse("review-submit", args=[experiment.review_key, assignment.pk])
         with psycopg.connect(
             host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, dbname=db["NAME"],
             user=db["USER"] or "postgres", password=db["PASSWORD"] or None,
