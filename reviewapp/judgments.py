@@ -146,17 +146,23 @@ def record_submission(
                 )
             take_slot(pair.pk)
 
-        Judgment.objects.bulk_create(
-            Judgment(
-                assignment=assignment,
-                dimension_id=dimension.pk,
-                choice=content_choice(answers[dimension.pk].choice, assignment.left_is_a),
-                strength=answers[dimension.pk].strength if experiment.ask_strength else "",
-            )
-            for dimension in dimensions
-        )
-        assignment.status = Assignment.Status.SUBMITTED
-        assignment.submitted_at = now
-        assignment.rationale = rationale
-        assignment.save(update_fields=["status", "submitted_at", "rationale"])
+        _store(assignment, experiment, dimensions, answers, rationale, now)
     return SubmitOutcome(assignment, already_recorded=False)
+
+
+def _store(assignment, experiment, dimensions, answers, rationale, now) -> None:
+    """Insert the checked answers in content terms and mark the assignment submitted
+    (inside record_submission's transaction, holding the assignment's row lock)."""
+    Judgment.objects.bulk_create(
+        Judgment(
+            assignment=assignment,
+            dimension_id=dimension.pk,
+            choice=content_choice(answers[dimension.pk].choice, assignment.left_is_a),
+            strength=answers[dimension.pk].strength if experiment.ask_strength else "",
+        )
+        for dimension in dimensions
+    )
+    assignment.status = Assignment.Status.SUBMITTED
+    assignment.submitted_at = now
+    assignment.rationale = rationale
+    assignment.save(update_fields=["status", "submitted_at", "rationale"])

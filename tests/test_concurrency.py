@@ -59,6 +59,10 @@ def assert_slot_counts_consistent(experiment):
         assert pair.slots_taken <= experiment.reviews_per_pair
 
 
+# The statement with which record_submission takes the assignment's row lock.
+LOCK_ASSIGNMENT = 'SELECT "reviewapp_assignment"'
+
+
 def wait_until_blocked_on_lock(query_prefix: str, timeout: float = 10.0, count: int = 1) -> None:
     """Wait until `count` other backends of this database wait on a lock in `query_prefix`."""
     deadline = time.monotonic() + timeout
@@ -186,7 +190,7 @@ def test_concurrent_double_submit_stores_one_set_and_both_succeed(owner, reviewe
         first = pool.submit(submit, "left")
         assert hold.inside.wait(10)
         second = pool.submit(submit, "right")  # waits on the first's row lock
-        wait_until_blocked_on_lock("SELECT a.")
+        wait_until_blocked_on_lock(LOCK_ASSIGNMENT)
         hold.release.set()
         outcomes = [first.result(timeout=20), second.result(timeout=20)]
 
@@ -219,8 +223,7 @@ def test_double_click_through_the_view_answers_the_same_way_twice(owner, reviewe
         response = login(reviewer).post(url, submit_form(experiment))
         return response.status_code, response.headers.get("Location")
 
-    # The view's submit is one statement on PostgreSQL (nothing to pause inside it): so
-    # another connection holds the assignment's row lock while both clicks arrive, and
+    # Another connection holds the assignment's row lock while both clicks arrive, and
     # both queue on it, as two clicks arriving together queue on each other.
     blocker = connections.create_connection("default")
     try:
@@ -231,7 +234,7 @@ def test_double_click_through_the_view_answers_the_same_way_twice(owner, reviewe
             )
             with ThreadPoolExecutor(max_workers=2) as pool:
                 clicks = [pool.submit(in_thread(click)) for _ in range(2)]
-                wait_until_blocked_on_lock("WITH submitted AS", count=2)
+                wait_until_blocked_on_lock(LOCK_ASSIGNMENT, count=2)
                 cursor.execute("ROLLBACK")
                 responses = [done.result(timeout=20) for done in clicks]
     finally:

@@ -252,3 +252,32 @@ def test_every_template_comment_opens_and_closes_on_one_line():
         for number, line in enumerate(template.read_text().splitlines(), 1):
             for piece in line.split("{#")[1:]:
                 assert "#}" in piece, f"{template}:{number}: use {{% comment %}} for long comments"
+
+
+@pytest.mark.django_db
+def test_review_urls_carry_the_review_key_never_the_slug(client, owner):
+    """Owners write model names into slugs; every URL a reviewer visits or is sent to
+    carries the experiment's opaque review key instead."""
+    experiment = make_experiment(
+        owner, slug="zebra-base-vs-yak-tuned", n_pairs=3, reviews_per_pair=1, models=MODELS
+    )
+    reviewer = make_user("rita")
+    experiment.reviewers.add(reviewer)
+    client.force_login(reviewer)
+    home = client.get(reverse("review-home")).content.decode()
+    start = f'href="/review/{experiment.review_key}/"'
+    assert start in home
+    urls = [f"/review/{experiment.review_key}/"]
+    html = client.get(urls[0]).content.decode()
+    skip = re.search(r'hx-post="(/review/[^"]+/skip/)"', html).group(1)
+    urls += [submit_url(html), skip]
+    data = {f"dim-{d.position}": "left" for d in experiment.dimensions.all()}
+    response = client.post(submit_url(html), data)  # without JavaScript: a redirect
+    urls.append(response["Location"])
+    assert response["Location"] == urls[0]
+    for url in urls:
+        assert url.startswith(f"/review/{experiment.review_key}/")
+        assert experiment.slug not in url and "zebra" not in url
+    assert experiment.slug not in home + html
+    # The slug is not a way in either.
+    assert client.get(f"/review/{experiment.slug}/").status_code == 404
