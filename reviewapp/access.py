@@ -5,8 +5,7 @@ Anything a user may not see answers 404, so guessing slugs or ids reveals nothin
 
 from dataclasses import dataclass
 
-from django.db.models import Count, F, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import F, Func, IntegerField, OuterRef, Q, Subquery
 from django.http import Http404
 
 from .models import Assignment, Dimension, Experiment, InviteLink, Membership
@@ -79,9 +78,12 @@ def get_membership_by_review_key(user, review_key: str) -> ReviewerMembership:
 
 
 def _count(queryset):
-    """COUNT(*) of a queryset as a subquery expression (0 when it matches nothing)."""
-    counted = queryset.order_by().values(group=F("experiment_id")).annotate(n=Count("*"))
-    return Coalesce(Subquery(counted.values("n")), 0)
+    """The number of rows of a queryset, as a subquery expression. COUNT as a plain
+    function, not an aggregate: no GROUP BY, so one row even when nothing matches."""
+    counted = queryset.order_by().annotate(
+        n=Func("pk", function="COUNT", output_field=IntegerField())
+    )
+    return Subquery(counted.values("n"))
 
 
 def _membership(user, experiment_lookup: Q) -> ReviewerMembership:
