@@ -15,7 +15,7 @@ each), so each ratio compares two measurements taken over the same stretch of ti
 when the machine's speed drifts (on this shared VM it moves by a third within minutes).
 
 A simulated reviewer is a thread with its own session (a logged-in user, created in the
-database beforehand) doing what a browser without JavaScript does: GET /review/<slug>/
+database beforehand) doing what a browser without JavaScript does: GET /review/<review key>/
 (the next pair), then POST its submit form (answer on every dimension; 302 back to the
 page). Requests/s counts both; latency is per request. Review state (assignments,
 judgments, slot counts) is reset before every run so each starts from the same place.
@@ -46,6 +46,9 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 DB_NAME = "reviewapp_bench_loop"
 SLUG = "bench-loop"
+# The review page's path: the web review URLs carry the experiment's review key, set by
+# prepare_data.
+REVIEW_PATH = ""
 CSRF = secrets.token_hex(16)  # a 32-character CSRF secret, sent as cookie and header
 SUBMIT_ACTION = re.compile(rb'action="(/review/[^"]+/\d+/submit/)"')
 
@@ -105,6 +108,8 @@ def prepare_data(n_pairs: int, n_reviewers: int) -> list[str]:
     experiment = create_experiment(
         owner=owner, name="Bench loop", slug=SLUG, status="open", reviews_per_pair=3
     )
+    global REVIEW_PATH
+    REVIEW_PATH = f"/review/{experiment.review_key}/"
     text = "A fairly ordinary answer of a few sentences, with *some* markdown. " * 6
     Pair.objects.bulk_create(
         (
@@ -249,7 +254,7 @@ def review_loop_client(port, cookie, deadline, tally, lock):
     errors = 0
     while time.monotonic() < deadline:
         start = time.perf_counter()
-        connection.request("GET", f"/review/{SLUG}/", headers=headers)
+        connection.request("GET", REVIEW_PATH, headers=headers)
         response = connection.getresponse()
         body = response.read()
         mine.append(time.perf_counter() - start)

@@ -5,7 +5,7 @@
     DEBUG=1 .venv/bin/python bench/bench_review_loop.py ...           # the same through gunicorn
 
 It drives Django's WSGI handler directly (the environ a browser without JavaScript would
-send: GET /review/<slug>/, then POST the submit form) for one signed-in reviewer, on the
+send: GET /review/<review key>/, then POST the submit form) for one signed-in reviewer, on the
 data bench_review_loop.py prepares in its own database (`reviewapp_bench_loop`, or
 --database). Per batch it reads the CPU time of this process (Python) and of the
 PostgreSQL backend serving it (from /proc), and prints the fastest and the median batch,
@@ -117,7 +117,7 @@ def main() -> None:
 
         def review(n: int) -> None:
             for _ in range(n):
-                status, page = request("GET", f"/review/{loop_bench.SLUG}/")
+                status, page = request("GET", loop_bench.REVIEW_PATH)
                 action = loop_bench.SUBMIT_ACTION.search(page)
                 if not status.startswith("200") or action is None:
                     raise SystemExit(f"GET answered {status}, or no pair left")

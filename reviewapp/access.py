@@ -3,15 +3,12 @@
 Anything a user may not see answers 404, so guessing slugs or ids reveals nothing.
 """
 
-import json
+from dataclasses import dataclass
 
-from django.db import connection
-from django.db.models import Q
+from django.db.models import F, Func, IntegerField, OuterRef, Q, Subquery
 from django.http import Http404
-from django.utils.functional import LazyObject
 
 from .models import Assignment, Dimension, Experiment, InviteLink, Membership
-from .rawsql import columns, instance, width
 
 
 def can_own_experiments(user) -> bool:
@@ -61,63 +58,91 @@ def get_experiment_for_reviewer(user, slug: str) -> Experiment:
         raise Http404("No such experiment.") from None
 
 
-def get_membership_for_reviewer(user, slug: str) -> Membership:
-    """The reviewer's place in the experiment, in one query (it runs on every review
-    request): with the experiment, the invite, the rubric (`rubric`: the dimensions in
-    screen order) and the counts the progress bar needs (`done`: pairs this reviewer
-    submitted; `n_reviewers`: members of the experiment)."""
+@dataclass(frozen=True)
+class ReviewerMembership:
+    """A reviewer's place in one experiment: everything a review request needs to know
+    before it picks or stores a pair."""
+
+    experiment: Experiment
+    user: object
+    invite: InviteLink | None
+    quota: int | None  # pairs this reviewer may judge (invite links), None for no limit
+    done: int  # pairs this reviewer has submitted
+    n_reviewers: int  # members of the experiment
+    rubric: tuple[Dimension, ...]  # in screen order
+
+    @property
+    def experiment_id(self) -> int:
+        return self.experiment.pk
+
+    @property
+    def user_id(self) -> int:
+        return self.user.pk
+
+
+def get_membership_for_reviewer(user, slug: str) -> ReviewerMembership:
+    """The reviewer's membership, found by the experiment's slug (the API's paths)."""
+    return _membership(user, Q(experiment__slug=slug))
+
+
+def get_membership_by_review_key(user, review_key: str) -> ReviewerMembership:
+    """The reviewer's membership, found by the experiment's opaque review key (the web
+    review pages' URLs, which must not show the slug: owners often put model names in it)."""
+    return _membership(user, Q(experiment__review_key=review_key))
+
+
+def _count(queryset):
+    """The number of rows of a queryset, as a subquery expression. COUNT as a plain
+    function, not an aggregate: no GROUP BY, so one row even when nothing matches."""
+    counted = queryset.order_by().annotate(
+        n=Func("pk", function="COUNT", output_field=IntegerField())
+    )
+    return Subquery(counted.values("n"))
+
+
+def _membership(user, experiment_lookup: Q) -> ReviewerMembership:
+    """One query (it runs on every review request): the membership with its experiment
+    and invite, the two progress counts, and one row per rubric dimension (the rubric is
+    joined in, so the membership's columns repeat on each of those few rows)."""
     if not user.is_authenticated:
         raise Http404("No such experiment.")
-    sql = f"""
-        SELECT {columns(Membership, "m")}, {columns(Experiment, "e")}, {columns(InviteLink, "i")},
-            (SELECT COUNT(*) FROM reviewapp_assignment a
-             WHERE a.experiment_id = m.experiment_id AND a.reviewer_id = m.user_id
-               AND a.status = %s),
-            (SELECT COUNT(*) FROM reviewapp_membership o WHERE o.experiment_id = m.experiment_id),
-            (SELECT {_JSON_ROWS[connection.vendor]}(d.id, d.name, d.position))
-             FROM reviewapp_dimension d WHERE d.experiment_id = m.experiment_id)
-        FROM reviewapp_membership m
-        JOIN reviewapp_experiment e ON e.id = m.experiment_id
-        LEFT JOIN reviewapp_invitelink i ON i.id = m.invite_id
-        WHERE e.slug = %s AND m.user_id = %s AND m.removed_at IS NULL
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [Assignment.Status.SUBMITTED, slug, user.pk])
-        row = cursor.fetchone()
-    if row is None:
+    rows = list(
+        Membership.objects.filter(experiment_lookup, user=user, removed_at__isnull=True)
+        .select_related("experiment", "invite")
+        .annotate(
+            done=_count(
+                Assignment.objects.filter(
+                    experiment=OuterRef("experiment_id"),
+                    reviewer=OuterRef("user_id"),
+                    status=Assignment.Status.SUBMITTED,
+                )
+            ),
+            n_reviewers=_count(Membership.objects.filter(experiment=OuterRef("experiment_id"))),
+            dimension_id=F("experiment__dimensions__id"),
+            dimension_name=F("experiment__dimensions__name"),
+            dimension_position=F("experiment__dimensions__position"),
+        )
+        .order_by("dimension_position")
+    )
+    if not rows:
         raise Http404("No such experiment.")
-    m, e = width(Membership), width(Experiment)
-    membership = instance(Membership, row[:m])
-    membership.experiment = instance(Experiment, row[m : m + e])
-    invite_row = row[m + e : -3]
-    membership.invite = None if invite_row[0] is None else instance(InviteLink, invite_row)
-    membership.done, membership.n_reviewers, dimension_rows = row[-3:]
-    membership.rubric = _rubric_from_json(membership.experiment, dimension_rows)
-    membership.user = _unwrapped(user)  # already loaded: spare the query
-    return membership
-
-
-def _unwrapped(user):
-    """The user itself rather than request.user's lazy proxy: each attribute read through
-    the proxy costs a Python-level lookup and a caught AttributeError, and the review loop
-    reads the reviewer's id dozens of times per request."""
-    return user._wrapped if isinstance(user, LazyObject) else user
-
-
-# The rubric as one JSON array of [id, name, position] rows (aggregates cannot take an
-# ORDER BY on SQLite before 3.44, so the order is made in Python).
-_JSON_ROWS = {
-    "postgresql": "json_agg(json_build_array",
-    "sqlite": "json_group_array(json_array",
-}
-
-
-def _rubric_from_json(experiment: Experiment, rows) -> list[Dimension]:
-    if isinstance(rows, str):  # SQLite hands JSON back as text, psycopg decodes it
-        rows = json.loads(rows)
-    dimensions = [
-        Dimension(id=pk, experiment_id=experiment.pk, name=name, position=position)
-        for pk, name, position in rows or ()
-    ]
-    dimensions.sort(key=lambda dimension: dimension.position)
-    return dimensions
+    first = rows[0]
+    rubric = tuple(
+        Dimension(
+            id=row.dimension_id,
+            experiment_id=first.experiment_id,
+            name=row.dimension_name,
+            position=row.dimension_position,
+        )
+        for row in rows
+        if row.dimension_id is not None
+    )
+    return ReviewerMembership(
+        experiment=first.experiment,
+        user=user,
+        invite=first.invite,
+        quota=first.quota,
+        done=first.done,
+        n_reviewers=first.n_reviewers,
+        rubric=rubric,
+    )

@@ -508,3 +508,13 @@ def next_assignment_within_quota(membership, now: datetime | None = None):
         if done >= membership.quota:
             return None
     return next_assignment(membership.experiment, membership.user, now)
+
+
+def take_slot(pair_id: int, n: int = 1) -> None:
+    """One of the pair's reviews_per_pair slots is held (shown with a live lease, or submitted)."""
+    Pair.objects.filter(pk=pair_id).update(slots_taken=F("slots_taken") + n)
+
+
+def free_slot(pair_id: int, n: int = 1) -> None:
+    """A held slot goes back to the pool (skip, expired lease, removed reviewer)."""
+    Pair.objects.filter(pk=pair_id).update(slots_taken=F("slots_taken") - n)

@@ -10,7 +10,16 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
-from .models import Assignment, Dimension, Experiment, Judgment, Membership, Pair
+from .judgments import screen_choice
+from .models import (
+    Assignment,
+    Dimension,
+    Experiment,
+    Judgment,
+    Membership,
+    Pair,
+    left_and_right,
+)
 
 JUDGMENT_COLUMNS = [
     "experiment", "pair_id", "reviewer", "dimension", "model_a", "model_b", "left_model",
@@ -84,7 +93,7 @@ def judgment_rows(experiment: Experiment, *, neutralise: bool = True) -> Iterato
         # the rows go to the CSV writer as they are (stream_csv(..., neutralised=True)).
         if (pair_id, reviewer) != last_key:
             last_key = (pair_id, reviewer)
-            left_model = "" if left_is_a is None else (model_a if left_is_a else model_b)
+            left_model = left_and_right(left_is_a, model_a, model_b)[0] or ""
             shared = [
                 cell(pair_id), cell(reviewer), cell(model_a),
                 cell(model_b), cell(left_model),
@@ -102,8 +111,8 @@ def judgment_rows(experiment: Experiment, *, neutralise: bool = True) -> Iterato
             }
             sides = {
                 Judgment.Choice.TIE: "tie",
-                Judgment.Choice.A: "" if left_is_a is None else ("left" if left_is_a else "right"),
-                Judgment.Choice.B: "" if left_is_a is None else ("right" if left_is_a else "left"),
+                Judgment.Choice.A: screen_choice(Judgment.Choice.A, left_is_a),
+                Judgment.Choice.B: screen_choice(Judgment.Choice.B, left_is_a),
             }
         if dimension not in names:
             names[dimension] = cell(dimension)
@@ -186,6 +195,7 @@ def _cell_sql(expr: str) -> str:
 
 def _judgment_select_sql() -> str:
     """A SELECT giving judgment_rows' cells as CSV-ready text, one column per header name."""
+    # models.left_and_right and judgments.screen_choice, in SQL.
     left_model = "CASE WHEN a.left_is_a THEN p.model_a WHEN NOT a.left_is_a THEN p.model_b END"
     columns = {
         "experiment": "NULLIF(%s, '')",  # the slug, neutralised in Python
@@ -305,7 +315,7 @@ def assignment_rows(experiment: Experiment) -> Iterator[list]:
         shown_at, submitted_at,
     ) in assignments.iterator(chunk_size=5000):  # fmt: skip
         participant_id, kind, platform_data = members.get(reviewer_id, ("", "", {}))
-        left_model = "" if left_is_a is None else (model_a if left_is_a else model_b)
+        left_model = left_and_right(left_is_a, model_a, model_b)[0] or ""
         seconds = round((submitted_at - shown_at).total_seconds(), 3) if submitted_at else ""
         yield [
             experiment.slug, pk, pair_id, "true" if is_gold else "false", reviewer,

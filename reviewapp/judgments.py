@@ -7,22 +7,23 @@ terms (A / B / tie) using the side recorded on the assignment.
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection, transaction
-from django.db.models import F
+from django.db import transaction
 from django.utils import timezone
 
-from .models import Assignment, Dimension, Experiment, Judgment, Pair
-from .rawsql import columns, instance
+from .assignment import take_slot
+from .models import Assignment, Dimension, Experiment, Judgment, Pair, left_and_right
 
 SCREEN_CHOICES = ("left", "right", "tie")
 
 
 class SubmissionRefused(Exception):
-    """A submission that cannot be recorded; the message is meant for the reviewer."""
+    """A submission that cannot be recorded; the message is meant for the reviewer.
+    `errors` (code "invalid") are the field errors of validate_answers."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str, errors: dict[str, str] | None = None):
         super().__init__(message)
         self.code = code
+        self.errors = errors or {}
 
 
 @dataclass(frozen=True)
@@ -38,16 +39,21 @@ class SubmitOutcome:
 
 
 def content_choice(screen_choice: str, left_is_a: bool) -> str:
+    """The content side (A / B / tie) of a choice made on screen (left / right / tie)."""
     if screen_choice == "tie":
         return Judgment.Choice.TIE
-    shown_left = screen_choice == "left"
-    return Judgment.Choice.A if shown_left == left_is_a else Judgment.Choice.B
+    left, right = left_and_right(left_is_a, Judgment.Choice.A, Judgment.Choice.B)
+    return left if screen_choice == "left" else right
 
 
-def screen_choice(content: str, left_is_a: bool) -> str:
+def screen_choice(content: str, left_is_a: bool | None) -> str:
+    """The screen side (left / right / tie) of a stored choice; "" when the side is unknown."""
     if content == Judgment.Choice.TIE:
         return "tie"
-    return "left" if (content == Judgment.Choice.A) == left_is_a else "right"
+    left, _ = left_and_right(left_is_a, Judgment.Choice.A, Judgment.Choice.B)
+    if left is None:
+        return ""
+    return "left" if content == left else "right"
 
 
 def validate_answers(
@@ -80,38 +86,31 @@ def record_submission(
     answers: dict[int, Answer],
     rationale: str = "",
     now: datetime | None = None,
-    dimensions: list[Dimension] | None = None,
+    dimensions: list[Dimension] | tuple[Dimension, ...] | None = None,
     experiment: Experiment | None = None,
 ) -> SubmitOutcome:
     """Store one set of judgments for the assignment, or recognise that it was stored already.
 
-    Sent twice (double click, a retry after a lost response), the second call finds the
-    assignment submitted and returns `already_recorded=True` without writing: the
-    first answer stands. Raises SubmissionRefused for answers that cannot count.
-    The caller may pass the experiment (and its dimensions) it has loaded already: the
-    assignment must then belong to it.
+    One transaction, the same on every database: lock the reviewer's assignment (a
+    double-clicked submit waits here for the first and then finds it submitted), check
+    it, validate the answers (the only place they are validated), take the slot back if
+    the lease had run out, insert the judgments and mark the assignment submitted.
+
+    Sent twice (double click, a retry after a lost response), the second call returns
+    `already_recorded=True` without writing: the first answer stands. Raises
+    SubmissionRefused for answers that cannot count. The caller may pass the experiment
+    (and its rubric) it has loaded already: the assignment must then belong to it.
     """
     if not 0 < assignment_id < 2**63:  # no such id in a bigint column (and no overflow)
         raise SubmissionRefused("not_found", "This pair is not assigned to you.")
     now = now or timezone.now()
     rationale = rationale.strip()
-    if (
-        experiment is not None
-        and dimensions is not None
-        and experiment.status == Experiment.Status.OPEN
-        and not validate_answers(experiment, dimensions, answers, rationale)
-    ):
-        # The usual case, a valid first answer to a live assignment: the conditional
-        # UPDATE takes the row lock and checks the status at once. If it matches nothing,
-        # the full checks below say why.
-        stored = _store_live(
-            _Submission(assignment_id, reviewer, experiment, dimensions, answers, rationale, now)
-        )
-        if stored is not None:
-            return SubmitOutcome(stored, already_recorded=False)
-
     with transaction.atomic():
-        assignment = _lock_assignment(assignment_id, reviewer)
+        assignment = (
+            Assignment.objects.select_for_update()
+            .filter(pk=assignment_id, reviewer_id=reviewer.pk)
+            .first()
+        )
         if assignment is None or (
             experiment is not None and assignment.experiment_id != experiment.pk
         ):
@@ -131,7 +130,9 @@ def record_submission(
             dimensions = list(experiment.dimensions.all())
         errors = validate_answers(experiment, dimensions, answers, rationale)
         if errors:
-            raise SubmissionRefused("invalid", "; ".join(f"{k}: {v}" for k, v in errors.items()))
+            raise SubmissionRefused(
+                "invalid", "; ".join(f"{k}: {v}" for k, v in errors.items()), errors
+            )
 
         if assignment.status == Assignment.Status.EXPIRED:
             # The lease ran out and the slot went back to the pool: take it again if
@@ -143,138 +144,25 @@ def record_submission(
                     "You took too long on this pair and it was given to other reviewers; "
                     "your answer was not recorded.",
                 )
-            Pair.objects.filter(pk=pair.pk).update(slots_taken=F("slots_taken") + 1)
+            take_slot(pair.pk)
 
-        stored = _store(
-            _Submission(assignment.pk, reviewer, experiment, dimensions, answers, rationale, now),
-            from_status=assignment.status,
+        _store(assignment, experiment, dimensions, answers, rationale, now)
+    return SubmitOutcome(assignment, already_recorded=False)
+
+
+def _store(assignment, experiment, dimensions, answers, rationale, now) -> None:
+    """Insert the checked answers in content terms and mark the assignment submitted
+    (inside record_submission's transaction, holding the assignment's row lock)."""
+    Judgment.objects.bulk_create(
+        Judgment(
+            assignment=assignment,
+            dimension_id=dimension.pk,
+            choice=content_choice(answers[dimension.pk].choice, assignment.left_is_a),
+            strength=answers[dimension.pk].strength if experiment.ask_strength else "",
         )
-    return SubmitOutcome(stored, already_recorded=False)
-
-
-# The submit is the other half of every pair a reviewer sees: its statements are written
-# out by hand (the ORM takes longer to build them than the database to run them).
-
-
-def _lock_assignment(assignment_id: int, reviewer) -> Assignment | None:
-    """The reviewer's assignment, locked (FOR UPDATE on PostgreSQL) until the transaction
-    ends, so a double-clicked submit waits for the first and then finds it submitted."""
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {columns(Assignment, 'a')} FROM reviewapp_assignment a"
-            f" WHERE a.id = %s AND a.reviewer_id = %s{lock}",
-            [assignment_id, reviewer.pk],
-        )
-        row = cursor.fetchone()
-    return None if row is None else instance(Assignment, row)
-
-
-# The reviewer's assignment in the experiment marked submitted, if its status is the
-# expected one (parameters: _Submission.mark_submitted_params).
-MARK_SUBMITTED_SQL = """UPDATE reviewapp_assignment
-    SET status = %s, submitted_at = %s, rationale = %s
-    WHERE id = %s AND reviewer_id = %s AND experiment_id = %s AND status = %s
-    RETURNING {columns}"""
-
-# One statement: mark the live assignment submitted and insert its judgments, choosing
-# each judgment's content-side choice by the side the assignment recorded.
-STORE_LIVE_SQL = (
-    "WITH submitted AS ("
-    + MARK_SUBMITTED_SQL
-    + """
-), stored AS (
-    INSERT INTO reviewapp_judgment (assignment_id, dimension_id, choice, strength)
-    SELECT s.id, v.dimension_id,
-           CASE WHEN s.left_is_a THEN v.if_left_is_a ELSE v.if_left_is_b END, v.strength
-    FROM submitted s,
-         (VALUES {values}) AS v (dimension_id, if_left_is_a, if_left_is_b, strength)
-)
-SELECT * FROM submitted"""
-)
-
-
-@dataclass(frozen=True)
-class _Submission:
-    """One reviewer's answers to one assignment, checked, on their way to the database."""
-
-    assignment_id: int
-    reviewer: object
-    experiment: Experiment
-    dimensions: list[Dimension]
-    answers: dict[int, Answer]
-    rationale: str
-    now: datetime
-
-    def mark_submitted_params(self, from_status: str) -> list:
-        """MARK_SUBMITTED_SQL's parameters."""
-        return [
-            Assignment.Status.SUBMITTED,
-            connection.ops.adapt_datetimefield_value(self.now),
-            self.rationale,
-            self.assignment_id,
-            self.reviewer.pk,
-            self.experiment.pk,
-            from_status,
-        ]
-
-
-def _store_live(submission: _Submission) -> Assignment | None:
-    """_store for an assignment still shown, in one transaction. On PostgreSQL that is one
-    statement (STORE_LIVE_SQL: the UPDATE and the INSERT as data-modifying CTEs), atomic
-    by itself: no BEGIN and COMMIT round trips around it. Both content-side readings of
-    each choice go in, and the statement keeps the one for the side the assignment
-    recorded."""
-    dimensions = submission.dimensions
-    if connection.vendor != "postgresql" or not dimensions:
-        with transaction.atomic():
-            return _store(submission, from_status=Assignment.Status.SHOWN)
-    params = submission.mark_submitted_params(Assignment.Status.SHOWN)
-    for dimension in dimensions:
-        answer = submission.answers[dimension.pk]
-        params += [
-            dimension.pk,
-            content_choice(answer.choice, left_is_a=True),
-            content_choice(answer.choice, left_is_a=False),
-            answer.strength if submission.experiment.ask_strength else "",
-        ]
-    values = ", ".join(["(%s::bigint, %s, %s, %s)"] * len(dimensions))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            STORE_LIVE_SQL.format(columns=columns(Assignment, ""), values=values), params
-        )
-        row = cursor.fetchone()
-    return None if row is None else instance(Assignment, row)
-
-
-def _store(submission: _Submission, *, from_status: str) -> Assignment | None:
-    """Mark the reviewer's assignment in this experiment submitted if its status is
-    `from_status`, and insert one judgment per dimension. None (nothing written) if there
-    is no such assignment."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            MARK_SUBMITTED_SQL.format(columns=columns(Assignment, "")),
-            submission.mark_submitted_params(from_status),
-        )
-        row = cursor.fetchone()
-        if row is None:
-            return None
-        assignment = instance(Assignment, row)
-        answers, ask_strength = submission.answers, submission.experiment.ask_strength
-        judgments = [
-            (
-                assignment.pk,
-                dimension.pk,
-                content_choice(answers[dimension.pk].choice, assignment.left_is_a),
-                answers[dimension.pk].strength if ask_strength else "",
-            )
-            for dimension in submission.dimensions
-        ]
-        if judgments:
-            placeholders = ", ".join(["(%s, %s, %s, %s)"] * len(judgments))
-            cursor.execute(
-                "INSERT INTO reviewapp_judgment (assignment_id, dimension_id, choice, strength)"
-                f" VALUES {placeholders}",
-                [value for judgment in judgments for value in judgment],
-            )
-    return assignment
+        for dimension in dimensions
+    )
+    assignment.status = Assignment.Status.SUBMITTED
+    assignment.submitted_at = now
+    assignment.rationale = rationale
+    assignment.save(update_fields=["status", "submitted_at", "rationale"])

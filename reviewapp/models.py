@@ -8,7 +8,6 @@ import hashlib
 import secrets
 
 from django.conf import settings
-from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
@@ -330,11 +329,14 @@ class Assignment(models.Model):
     def __str__(self) -> str:
         return f"{self.reviewer} on {self.pair}"
 
+    def shown_outputs(self) -> tuple[str, str]:
+        """The pair's outputs as this reviewer saw them: (left text, right text)."""
+        return left_and_right(self.left_is_a, self.pair.output_a, self.pair.output_b)
+
     @property
     def left_model(self) -> str:
-        if self.left_is_a is None:
-            return ""
-        return self.pair.model_a if self.left_is_a else self.pair.model_b
+        """The model whose output was on the left; "" when the side is unknown."""
+        return left_and_right(self.left_is_a, self.pair.model_a, self.pair.model_b)[0] or ""
 
     @property
     def seconds_on_pair(self) -> float | None:
@@ -380,6 +382,15 @@ class Judgment(models.Model):
         return f"{self.assignment} {self.dimension}: {self.choice}"
 
 
+def left_and_right(left_is_a: bool | None, a, b) -> tuple:
+    """Which output is on the left, defined once: a pair's A and B values (outputs, model
+    names, choices) in screen order, (left, right). (None, None) when the side is unknown
+    (judgments imported from a tool that did not record it)."""
+    if left_is_a is None:
+        return None, None
+    return (a, b) if left_is_a else (b, a)
+
+
 def pair_shuffle_key(seed: int, external_id: str) -> int:
     """A reproducible random key per pair, from the experiment seed (56 bits, non-negative)."""
     digest = hashlib.blake2b(f"{seed}:{external_id}".encode(), digest_size=7).digest()
@@ -407,21 +418,3 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.user})"
-
-
-class UserSession(AbstractBaseSession):
-    """Django's database session plus the signed-in user's id in a column of its own, so
-    that reading the session brings the user row along (reviewapp/auth.py): one round
-    trip instead of two on every signed-in request. The session data stays the authority
-    on who is signed in; the column is only a hint, and deleting a user ends their
-    sessions."""
-
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE, related_name="+"
-    )
-
-    @classmethod
-    def get_session_store_class(cls):
-        from .auth import SessionStore
-
-        return SessionStore

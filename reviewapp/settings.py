@@ -100,8 +100,8 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Django's backend with a health check that reads the socket instead of sending
-    # SELECT 1 on every request (reviewapp/postgresql/base.py).
+    # Django's backend with the ORM's own batches kept under PostgreSQL's 65,535
+    # parameters per statement (reviewapp/postgresql/base.py).
     DATABASES["default"]["ENGINE"] = "reviewapp.postgresql"
 if DATABASES["default"]["ENGINE"] == "reviewapp.postgresql" and env_flag(
     "DB_PREPARED_STATEMENTS", True
@@ -122,10 +122,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Django's database sessions and ModelBackend, with the per-request reads in plain SQL
-# (reviewapp/auth.py): every review request makes both.
-SESSION_ENGINE = "reviewapp.auth"
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "reviewapp.auth.UserBackend"]
+# Sessions live in a signed cookie (signed with SECRET_KEY, readable by its holder, not
+# changeable): a request reads no session row, and every app server can check it. The
+# cost: logging out clears the browser's cookie but cannot withdraw a copy of it, which
+# stays valid until it expires (SESSION_COOKIE_AGE) unless the user's password changes
+# (the session carries a hash of it). Deleting or deactivating a user still signs them
+# out at once: the user lookup on the next request finds nobody allowed in. Keep
+# nothing secret from the user themselves in their session.
+SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+SESSION_COOKIE_AGE = 14 * 24 * 3600  # Django's default, written out because it matters here
+
+# django-axes checks every login attempt before Django's ModelBackend does.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 # Login throttling (django-axes): five failures of one username from one client address
 # lock that combination for 15 minutes. Keyed on both together, so one client's failures

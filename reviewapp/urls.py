@@ -88,13 +88,18 @@ urlpatterns = [
         name="owner-invite-revoke",
     ),
     path("join/<str:token>/", invites.join, name="invite-join"),
-    # Review
+    # Review: the experiment's opaque review key, never its slug (owners write model names
+    # into slugs, and reviewers see their address bar)
     path("review/", review.review_home, name="review-home"),
-    path("review/<slug:slug>/", review.review_pair, name="review-pair"),
+    path("review/<slug:review_key>/", review.review_pair, name="review-pair"),
     path(
-        "review/<slug:slug>/<int:assignment_id>/submit/", review.submit_pair, name="review-submit"
+        "review/<slug:review_key>/<int:assignment_id>/submit/",
+        review.submit_pair,
+        name="review-submit",
     ),
-    path("review/<slug:slug>/<int:assignment_id>/skip/", review.skip_pair, name="review-skip"),
+    path(
+        "review/<slug:review_key>/<int:assignment_id>/skip/", review.skip_pair, name="review-skip"
+    ),
     # Results
     path("owner/experiments/<slug:slug>/results/", results.results_page, name="results-page"),
     path("owner/experiments/<slug:slug>/results.json", results.results_json, name="results-json"),

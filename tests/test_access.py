@@ -71,12 +71,13 @@ def world(client, owner):
 
 
 def url_for(name, world):
-    slug = world["experiment"].slug
+    slug, key = world["experiment"].slug, world["experiment"].review_key
     kwargs = {
         "invite-join": {"token": world["link"].token},
         "owner-invite-revoke": {"slug": slug, "invite_id": world["link"].pk},
-        "review-submit": {"slug": slug, "assignment_id": world["assignment"].pk},
-        "review-skip": {"slug": slug, "assignment_id": world["assignment"].pk},
+        "review-pair": {"review_key": key},
+        "review-submit": {"review_key": key, "assignment_id": world["assignment"].pk},
+        "review-skip": {"review_key": key, "assignment_id": world["assignment"].pk},
         "owner-token-revoke": {"token_id": world["token"].pk},
         "owner-pair": {"slug": slug, "pair_id": "p00000"},
         "owner-reviewer-remove": {"slug": slug, "membership_id": world["membership"].pk},

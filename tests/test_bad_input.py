@@ -57,7 +57,7 @@ def client_for(user) -> Client:
 
 
 def owner_urls(world) -> list[str]:
-    slug = world["experiment"].slug
+    slug, key = world["experiment"].slug, world["experiment"].review_key
     return [
         reverse(name, args=[slug])
         for name in (
@@ -72,9 +72,9 @@ def owner_urls(world) -> list[str]:
         reverse("owner-token-revoke", args=[1]),
         reverse("owner-invite-revoke", args=[slug, world["link"].pk]),
         reverse("invite-join", args=[world["link"].token]),
-        reverse("review-pair", args=[slug]),
-        reverse("review-submit", args=[slug, world["assignment"].pk]),
-        reverse("review-skip", args=[slug, world["assignment"].pk]),
+        reverse("review-pair", args=[key]),
+        reverse("review-submit", args=[key, world["assignment"].pk]),
+        reverse("review-skip", args=[key, world["assignment"].pk]),
     ]  # fmt: skip
 
 
@@ -113,7 +113,7 @@ def test_slug_and_ids_in_urls(world, value):
     for path in (
         f"/owner/experiments/{value}/",
         f"/review/{value}/",
-        f"/review/bad/{value}/submit/",
+        f"/review/{world['experiment'].review_key}/{value}/submit/",
         f"/join/{value}/",
         f"/settings/tokens/{value}/revoke/",
         f"/owner/experiments/bad/invites/{value}/revoke/",
@@ -125,8 +125,9 @@ def test_slug_and_ids_in_urls(world, value):
 @pytest.mark.parametrize("value", [HUGE, "99999999999999999999", "0"])
 def test_unknown_numeric_ids_are_404(world, value):
     owner, reviewer = client_for(world["owner"]), client_for(world["reviewer"])
-    ok(reviewer.post(f"/review/bad/{value}/submit/", {"dim-0": "left"}), 404)
-    ok(reviewer.post(f"/review/bad/{value}/skip/"), 404)
+    key = world["experiment"].review_key
+    ok(reviewer.post(f"/review/{key}/{value}/submit/", {"dim-0": "left"}), 404)
+    ok(reviewer.post(f"/review/{key}/{value}/skip/"), 404)
     ok(owner.post(f"/settings/tokens/{value}/revoke/"), 404)
     ok(owner.post(f"/owner/experiments/bad/invites/{value}/revoke/"), 404)
 
@@ -225,7 +226,7 @@ def test_join_link_parameters(world, value):
 def test_review_submission_fields(world, value):
     client = client_for(world["reviewer"])
     assignment = world["assignment"]
-    url = reverse("review-submit", args=["bad", assignment.pk])
+    url = reverse("review-submit", args=[world["experiment"].review_key, assignment.pk])
     answers = {f"dim-{i}": "left" for i in range(5)}
     for field in ("dim-0", "dim-4", "rationale"):
         ok(client.post(url, {**answers, field: value}))
@@ -241,7 +242,7 @@ def test_review_rationale_with_a_nul_is_stored_without_it(world):
     client = client_for(world["reviewer"])
     assignment = world["assignment"]
     answers = {f"dim-{i}": "left" for i in range(5)}
-    url = reverse("review-submit", args=["bad", assignment.pk])
+    url = reverse("review-submit", args=[world["experiment"].review_key, assignment.pk])
     ok(client.post(url, {**answers, "rationale": NUL}, headers={"HX-Request": "true"}), 200)
     assignment.refresh_from_db()
     assert (assignment.status, assignment.rationale) == ("submitted", "nulbyte")
@@ -253,8 +254,16 @@ def test_someone_elses_assignment_is_404(world):
     client = client_for(other)
     assignment = world["assignment"]
     answers = {f"dim-{i}": "left" for i in range(5)}
-    ok(client.post(reverse("review-submit", args=["bad", assignment.pk]), answers), 404)
-    ok(client.post(reverse("review-skip", args=["bad", assignment.pk])), 404)
+    ok(
+        client.post(
+            reverse("review-submit", args=[world["experiment"].review_key, assignment.pk]), answers
+        ),
+        404,
+    )
+    ok(
+        client.post(reverse("review-skip", args=[world["experiment"].review_key, assignment.pk])),
+        404,
+    )
 
 
 @pytest.mark.parametrize("value", [v for v in GARBAGE if v != NUL])

@@ -59,6 +59,10 @@ def assert_slot_counts_consistent(experiment):
         assert pair.slots_taken <= experiment.reviews_per_pair
 
 
+# The statement with which record_submission takes the assignment's row lock.
+LOCK_ASSIGNMENT = 'SELECT "reviewapp_assignment"'
+
+
 def wait_until_blocked_on_lock(query_prefix: str, timeout: float = 10.0, count: int = 1) -> None:
     """Wait until `count` other backends of this database wait on a lock in `query_prefix`."""
     deadline = time.monotonic() + timeout
@@ -186,7 +190,7 @@ def test_concurrent_double_submit_stores_one_set_and_both_succeed(owner, reviewe
         first = pool.submit(submit, "left")
         assert hold.inside.wait(10)
         second = pool.submit(submit, "right")  # waits on the first's row lock
-        wait_until_blocked_on_lock("SELECT a.")
+        wait_until_blocked_on_lock(LOCK_ASSIGNMENT)
         hold.release.set()
         outcomes = [first.result(timeout=20), second.result(timeout=20)]
 
@@ -213,14 +217,13 @@ def test_double_click_through_the_view_answers_the_same_way_twice(owner, reviewe
     reviewer = reviewers[0]
     experiment.reviewers.add(reviewer)
     assignment = next_assignment(experiment, reviewer)
-    url = reverse("review-submit", args=[experiment.slug, assignment.pk])
+    url = reverse("review-submit", args=[experiment.review_key, assignment.pk])
 
     def click():
         response = login(reviewer).post(url, submit_form(experiment))
         return response.status_code, response.headers.get("Location")
 
-    # The view's submit is one statement on PostgreSQL (nothing to pause inside it): so
-    # another connection holds the assignment's row lock while both clicks arrive, and
+    # Another connection holds the assignment's row lock while both clicks arrive, and
     # both queue on it, as two clicks arriving together queue on each other.
     blocker = connections.create_connection("default")
     try:
@@ -231,13 +234,13 @@ def test_double_click_through_the_view_answers_the_same_way_twice(owner, reviewe
             )
             with ThreadPoolExecutor(max_workers=2) as pool:
                 clicks = [pool.submit(in_thread(click)) for _ in range(2)]
-                wait_until_blocked_on_lock("WITH submitted AS", count=2)
+                wait_until_blocked_on_lock(LOCK_ASSIGNMENT, count=2)
                 cursor.execute("ROLLBACK")
                 responses = [done.result(timeout=20) for done in clicks]
     finally:
         blocker.close()
 
-    expected = (302, reverse("review-pair", args=[experiment.slug]))
+    expected = (302, reverse("review-pair", args=[experiment.review_key]))
     assert responses == [expected, expected]
     assert Judgment.objects.filter(assignment=assignment).count() == 5
     stored = Judgment.objects.filter(assignment=assignment)
@@ -253,7 +256,7 @@ def test_htmx_retry_shows_the_same_next_pair(owner, reviewers):
     experiment.reviewers.add(reviewer)
     assignment = next_assignment(experiment, reviewer)
     client = login(reviewer)
-    url = reverse("review-submit", args=[experiment.slug, assignment.pk])
+    url = reverse("review-submit", args=[experiment.review_key, assignment.pk])
     first = client.post(url, submit_form(experiment), headers={"HX-Request": "true"})
     retry = client.post(url, submit_form(experiment, "right"), headers={"HX-Request": "true"})
     assert first.status_code == retry.status_code == 200
@@ -266,7 +269,7 @@ def test_submit_for_someone_elses_assignment_is_refused(owner, reviewers):
     experiment = make_experiment(owner, n_pairs=3)
     experiment.reviewers.add(*reviewers)
     assignment = next_assignment(experiment, reviewers[0])
-    url = reverse("review-submit", args=[experiment.slug, assignment.pk])
+    url = reverse("review-submit", args=[experiment.review_key, assignment.pk])
     response = login(reviewers[1]).post(url, submit_form(experiment))
     assert response.status_code == 404
     assert b"not assigned to you" in response.content
@@ -286,7 +289,7 @@ def test_closed_experiment_refuses_submit_clearly(owner, reviewers):
     with pytest.raises(SubmissionRefused) as refused:
         record_submission(assignment.pk, reviewer, answers_for(experiment))
     assert refused.value.code == "closed"
-    url = reverse("review-submit", args=[experiment.slug, assignment.pk])
+    url = reverse("review-submit", args=[experiment.review_key, assignment.pk])
     response = login(reviewer).post(url, submit_form(experiment))
     assert response.status_code == 200 and response.context["closed"]
     assert not Judgment.objects.exists()

@@ -35,8 +35,8 @@ POST_VIEWS = {
     "owner-invite-revoke": (("slug", "invite"), "owner"),
     "owner-exclude-reviewer": (("slug",), "owner"),
     "invite-join": (("link",), None),
-    "review-submit": (("slug", "assignment"), "reviewer"),
-    "review-skip": (("slug", "assignment"), "reviewer"),
+    "review-submit": (("review_key", "assignment"), "reviewer"),
+    "review-skip": (("review_key", "assignment"), "reviewer"),
 }
 READ_ONLY = {
     "home", "healthz", "owner-experiments", "owner-experiment", "review-home", "review-pair",
@@ -71,6 +71,7 @@ def world(db):
         "owner": owner,
         "reviewer": reviewer,
         "slug": experiment.slug,
+        "review_key": experiment.review_key,
         "assignment": assignment.pk,
         "invite": InviteLink.objects.create(experiment=experiment).pk,
         "link": InviteLink.objects.get(experiment=experiment).token,
@@ -105,7 +106,8 @@ def test_post_without_a_csrf_token_is_403(world, name):
 @pytest.mark.parametrize("name", sorted(READ_ONLY - {"healthz"}))
 def test_read_only_pages_refuse_or_ignore_posts(world, name):
     """A POST to a read-only page is refused by CSRF (403) or by method (405); never a write."""
-    args = [world["slug"]] if name in SLUG_ONLY else []
+    key = "review_key" if name == "review-pair" else "slug"
+    args = [world[key]] if name in SLUG_ONLY else []
     client = strict_client(world["owner"] if name != "review-pair" else world["reviewer"])
     assert client.post(reverse(name, args=args)).status_code in (403, 405)
 
@@ -118,10 +120,10 @@ def hx_csrf_token(html: str) -> str:
 
 def test_htmx_post_with_the_token_from_hx_headers_succeeds(world):
     client = strict_client(world["reviewer"])
-    page = client.get(reverse("review-pair", args=[world["slug"]]))
+    page = client.get(reverse("review-pair", args=[world["review_key"]]))
     token = hx_csrf_token(page.content.decode())
     answers = {f"dim-{i}": "left" for i in range(5)}
-    url = reverse("review-submit", args=[world["slug"], world["assignment"]])
+    url = reverse("review-submit", args=[world["review_key"], world["assignment"]])
     assert client.post(url, answers, headers={"HX-Request": "true"}).status_code == 403
     response = client.post(url, answers, headers={"HX-Request": "true", "X-CSRFToken": token})
     assert response.status_code == 200
@@ -132,8 +134,9 @@ def test_htmx_post_with_the_token_from_hx_headers_succeeds(world):
 
 def test_htmx_skip_with_the_token_succeeds(world):
     client = strict_client(world["reviewer"])
-    token = hx_csrf_token(client.get(reverse("review-pair", args=[world["slug"]])).content.decode())
-    url = reverse("review-skip", args=[world["slug"], world["assignment"]])
+    page = client.get(reverse("review-pair", args=[world["review_key"]]))
+    token = hx_csrf_token(page.content.decode())
+    url = reverse("review-skip", args=[world["review_key"], world["assignment"]])
     response = client.post(url, headers={"HX-Request": "true", "X-CSRFToken": token})
     assert response.status_code == 200
     assert Assignment.objects.get(pk=world["assignment"]).status == "skipped"

@@ -208,7 +208,7 @@ def test_next_request_succeeds_after_the_apps_connection_is_killed(owner, static
     experiment, reviewer, assignment = reviewer_with_assignment(owner)
     cookies = session_cookies(reviewer)
     with gunicorn(app, static_root) as (base, _):
-        page = base + reverse("review-pair", args=[experiment.slug])
+        page = base + reverse("review-pair", args=[experiment.review_key])
         assert get(page, cookies=cookies)[0] == 200
         # CONN_MAX_AGE keeps the connection open between requests: that is what dies.
         assert backends(app), "the worker holds no persistent connection"
@@ -217,7 +217,7 @@ def test_next_request_succeeds_after_the_apps_connection_is_killed(owner, static
 
         status, body = get(page, cookies=cookies)
         assert status == 200 and b"dim-0" in body
-        submit = base + reverse("review-submit", args=[experiment.slug, assignment.pk])
+        submit = base + reverse("review-submit", args=[experiment.review_key, assignment.pk])
         kill_backends(app)
         wait_for(lambda: not backends(app), 10, "the killed backend to go")
         assert get(submit, cookies=cookies, data=submit_form(experiment))[0] == 302
@@ -228,16 +228,15 @@ def test_next_request_succeeds_after_the_apps_connection_is_killed(owner, static
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_worker_killed_inside_submit_leaves_no_partial_judgment(owner, static_root):
-    """A gunicorn worker SIGKILLed while its submit is half-written (the assignment marked,
-    some judgments written, the statement not finished): nothing half-written stays. The
-    submit is one statement, which PostgreSQL completes or undoes as a whole; and the
+    """A gunicorn worker SIGKILLed while its submit is half-written (the assignment locked,
+    some judgments written, the transaction not finished): nothing half-written stays. The
+    submit is one transaction, which PostgreSQL commits or undoes as a whole; and the
     reviewer's retry (a new worker) then records the answer, or finds it recorded, once.
 
     To stop the worker at that point without any test hook in the app, another
     connection first inserts, and leaves uncommitted, a judgment with the key of the
-    submit's last row: the submit's statement (marking the assignment submitted, then a
-    multi-row INSERT of its judgments) writes its first rows, then waits
-    on the unique index for that row, inside its open transaction. (A row lock on a
+    submit's last row: the submit's multi-row INSERT of its judgments writes its first
+    rows, then waits on the unique index for that row, inside its open transaction. (A row lock on a
     dimension would not do: Django's foreign keys are DEFERRABLE INITIALLY DEFERRED, so
     that wait happens at COMMIT, which then completes even though the client is gone.)"""
     import psycopg
@@ -248,7 +247,7 @@ def test_worker_killed_inside_submit_leaves_no_partial_judgment(owner, static_ro
     last_dimension = experiment.dimensions.order_by("-position").first()
     db = connection.settings_dict
     with gunicorn(app, static_root, workers=1) as (base, master):
-        submit = base + reverse("review-submit", args=[experiment.slug, assignment.pk])
+        submit = base + reverse("review-submit", args=[experiment.review_key, assignment.pk])
         with psycopg.connect(
             host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, dbname=db["NAME"],
             user=db["USER"] or "postgres", password=db["PASSWORD"] or None,
@@ -266,7 +265,7 @@ def test_worker_killed_inside_submit_leaves_no_partial_judgment(owner, static_ro
                     lambda: backends(
                         app,
                         "wait_event_type = 'Lock' AND backend_xid IS NOT NULL"
-                        " AND query LIKE 'WITH submitted AS%%'",
+                        " AND query LIKE 'INSERT INTO \"reviewapp_judgment\"%%'",
                     ),
                     15,
                     "the submit to wait inside its transaction",

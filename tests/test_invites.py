@@ -26,7 +26,7 @@ def join_url(link, **params):
 
 
 def answer_current(client, experiment, choice="left"):
-    html = client.get(reverse("review-pair", args=[experiment.slug])).content.decode()
+    html = client.get(reverse("review-pair", args=[experiment.review_key])).content.decode()
     url = re.search(r'hx-post="(/review/[^"]+/submit/)"', html).group(1)
     data = {f"dim-{d.position}": choice for d in experiment.dimensions.all()}
     return client.post(url, data, headers={"HX-Request": "true"})
@@ -37,7 +37,7 @@ def test_prolific_participant_joins_and_lands_on_review(client, study):
     experiment, link = study
     response = client.get(join_url(link, PROLIFIC_PID="5f1a2b", STUDY_ID="s1", SESSION_ID="x9"))
     assert response.status_code == 302
-    assert response["Location"] == reverse("review-pair", args=[experiment.slug])
+    assert response["Location"] == reverse("review-pair", args=[experiment.review_key])
     membership = Membership.objects.get(participant_id="5f1a2b")
     assert membership.invite == link and membership.quota == 2
     assert membership.platform_data == {"STUDY_ID": "s1", "SESSION_ID": "x9"}
@@ -53,7 +53,7 @@ def test_same_participant_resumes_with_the_same_identity(client, study):
     client.logout()
     client.get(join_url(link, workerId="W1"))
     assert Membership.objects.filter(participant_id="W1").count() == 1
-    html = client.get(reverse("review-pair", args=[experiment.slug])).content.decode()
+    html = client.get(reverse("review-pair", args=[experiment.review_key])).content.decode()
     assert "1 of 2 done" in html
 
 
@@ -74,8 +74,8 @@ def test_quota_then_completion_code_and_redirect(client, study):
     answer_current(client, experiment)
     response = answer_current(client, experiment)
     # htmx is sent to the full page, which shows the code and then redirects.
-    assert response["HX-Redirect"] == reverse("review-pair", args=[experiment.slug])
-    page = client.get(reverse("review-pair", args=[experiment.slug])).content.decode()
+    assert response["HX-Redirect"] == reverse("review-pair", args=[experiment.review_key])
+    page = client.get(reverse("review-pair", args=[experiment.review_key])).content.decode()
     assert link.completion_code in page
     assert 'http-equiv="refresh" content="5; url=https://platform.example/done?cc=ABC"' in page
     assert Assignment.objects.filter(status="submitted").count() == 2

@@ -49,7 +49,7 @@ def test_whole_session_reveals_no_model_name_or_pair_id(client, setup):
         return response
 
     keep(client.get(reverse("review-home")))
-    html = keep(client.get(reverse("review-pair", args=[experiment.slug]))).content.decode()
+    html = keep(client.get(reverse("review-pair", args=[experiment.review_key]))).content.decode()
     for _ in range(6):
         url = submit_url(html)
         assert url, html
@@ -67,7 +67,7 @@ def test_whole_session_reveals_no_model_name_or_pair_id(client, setup):
 def test_review_page_shows_prompt_outputs_dimensions_and_shortcuts(client, setup):
     experiment, reviewer = setup
     client.force_login(reviewer)
-    html = client.get(reverse("review-pair", args=[experiment.slug])).content.decode()
+    html = client.get(reverse("review-pair", args=[experiment.review_key])).content.decode()
     assignment = Assignment.objects.get()
     left = assignment.pair.output_a if assignment.left_is_a else assignment.pair.output_b
     right = assignment.pair.output_b if assignment.left_is_a else assignment.pair.output_a
@@ -82,7 +82,7 @@ def test_review_page_shows_prompt_outputs_dimensions_and_shortcuts(client, setup
 def test_htmx_submit_returns_next_fragment_and_plain_submit_redirects(client, setup):
     experiment, reviewer = setup
     client.force_login(reviewer)
-    html = client.get(reverse("review-pair", args=[experiment.slug])).content.decode()
+    html = client.get(reverse("review-pair", args=[experiment.review_key])).content.decode()
     data = {f"dim-{d.position}": "tie" for d in experiment.dimensions.all()}
     response = client.post(submit_url(html), data, headers={"HX-Request": "true"})
     fragment = response.content.decode()
@@ -98,7 +98,7 @@ def test_htmx_submit_returns_next_fragment_and_plain_submit_redirects(client, se
 def test_incomplete_answer_shows_errors_and_keeps_choices(client, setup):
     experiment, reviewer = setup
     client.force_login(reviewer)
-    html = client.get(reverse("review-pair", args=[experiment.slug])).content.decode()
+    html = client.get(reverse("review-pair", args=[experiment.review_key])).content.decode()
     response = client.post(submit_url(html), {"dim-0": "right"}, headers={"HX-Request": "true"})
     fragment = response.content.decode()
     assert response.status_code == 200
@@ -111,7 +111,7 @@ def test_incomplete_answer_shows_errors_and_keeps_choices(client, setup):
 def test_double_post_counts_once(client, setup):
     experiment, reviewer = setup
     client.force_login(reviewer)
-    html = client.get(reverse("review-pair", args=[experiment.slug])).content.decode()
+    html = client.get(reverse("review-pair", args=[experiment.review_key])).content.decode()
     url = submit_url(html)
     data = {f"dim-{d.position}": "left" for d in experiment.dimensions.all()}
     client.post(url, data)
@@ -125,7 +125,7 @@ def test_skip_and_no_tie_option_when_ties_disallowed(client, owner):
     reviewer = make_user("rosa")
     experiment.reviewers.add(reviewer)
     client.force_login(reviewer)
-    html = client.get(reverse("review-pair", args=[experiment.slug])).content.decode()
+    html = client.get(reverse("review-pair", args=[experiment.review_key])).content.decode()
     assert 'value="tie"' not in html
     skip = re.search(r'hx-post="(/review/[^"]+/skip/)"', html).group(1)
     response = client.post(skip, headers={"HX-Request": "true"})
@@ -139,7 +139,7 @@ def test_strength_options_are_recorded(client, owner):
     reviewer = make_user("raj")
     experiment.reviewers.add(reviewer)
     client.force_login(reviewer)
-    html = client.get(reverse("review-pair", args=[experiment.slug])).content.decode()
+    html = client.get(reverse("review-pair", args=[experiment.review_key])).content.decode()
     data = {f"dim-{d.position}": "left:clear" for d in experiment.dimensions.all()}
     client.post(submit_url(html), data)
     assert set(Judgment.objects.values_list("strength", flat=True)) == {"clear"}
@@ -156,7 +156,7 @@ def test_outputs_are_escaped_and_markdown_sanitised(client, owner):
     reviewer = make_user("rita")
     experiment.reviewers.add(reviewer)
     client.force_login(reviewer)
-    html = client.get(reverse("review-pair", args=[experiment.slug])).content.decode()
+    html = client.get(reverse("review-pair", args=[experiment.review_key])).content.decode()
     assert "<script>alert" not in html
     assert "onerror" not in html.replace("onerror=alert(1)&gt;", "")
     assert 'href="javascript:' not in html
@@ -169,14 +169,14 @@ def test_reviewer_not_invited_gets_404(client, setup):
     experiment, _ = setup
     outsider = make_user("outsider")
     client.force_login(outsider)
-    assert client.get(reverse("review-pair", args=[experiment.slug])).status_code == 404
+    assert client.get(reverse("review-pair", args=[experiment.review_key])).status_code == 404
 
 
 @pytest.mark.django_db
 def test_closed_experiment_page_and_submit(client, setup):
     experiment, reviewer = setup
     client.force_login(reviewer)
-    html = client.get(reverse("review-pair", args=[experiment.slug])).content.decode()
+    html = client.get(reverse("review-pair", args=[experiment.review_key])).content.decode()
     experiment.status = "closed"
     experiment.save()
     data = {f"dim-{d.position}": "left" for d in experiment.dimensions.all()}
@@ -188,7 +188,7 @@ def test_closed_experiment_page_and_submit(client, setup):
 @pytest.mark.django_db
 def test_anonymous_is_sent_to_login(client, setup):
     experiment, _ = setup
-    response = client.get(reverse("review-pair", args=[experiment.slug]))
+    response = client.get(reverse("review-pair", args=[experiment.review_key]))
     assert response.status_code == 302 and "/login/" in response["Location"]
 
 
@@ -196,7 +196,7 @@ def test_anonymous_is_sent_to_login(client, setup):
 def test_pages_carry_a_csp_without_inline_script(client, setup):
     experiment, reviewer = setup
     client.force_login(reviewer)
-    response = client.get(reverse("review-pair", args=[experiment.slug]))
+    response = client.get(reverse("review-pair", args=[experiment.review_key]))
     csp = response["Content-Security-Policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
     assert "frame-ancestors 'none'" in csp
@@ -211,14 +211,14 @@ def test_progress_bar_counts_this_submission_and_an_answer_posted_to_another_exp
     other = make_experiment(owner, slug="other", n_pairs=2, reviews_per_pair=1, models=MODELS)
     other.reviewers.add(reviewer)
     client.force_login(reviewer)
-    html = client.get(reverse("review-pair", args=[experiment.slug])).content.decode()
+    html = client.get(reverse("review-pair", args=[experiment.review_key])).content.decode()
     assert "0 of 6 done" in html
     data = {f"dim-{d.position}": "left" for d in experiment.dimensions.all()}
     html = client.post(submit_url(html), data, headers={"HX-Request": "true"}).content.decode()
     assert "1 of 6 done" in html  # the submission just made, counted in the same response
     # An assignment of this experiment posted under the other experiment's URL: not there.
     pending = submit_url(html)
-    wrong = pending.replace(f"/review/{experiment.slug}/", f"/review/{other.slug}/")
+    wrong = pending.replace(f"/review/{experiment.review_key}/", f"/review/{other.review_key}/")
     response = client.post(wrong, data, headers={"HX-Request": "true"})
     assert response.status_code == 404
     assert not Judgment.objects.filter(assignment__experiment=other).exists()
@@ -232,7 +232,7 @@ def test_no_template_comment_or_tag_leaks_into_any_page(client, setup, owner):
     pages = []
     client.force_login(reviewer)
     pages.append(client.get(reverse("review-home")))
-    pages.append(client.get(reverse("review-pair", args=[experiment.slug])))
+    pages.append(client.get(reverse("review-pair", args=[experiment.review_key])))
     url = submit_url(pages[-1].content.decode())
     pages.append(client.post(url, {}, headers={"HX-Request": "true"}))  # with field errors
     client.force_login(owner)
@@ -252,3 +252,32 @@ def test_every_template_comment_opens_and_closes_on_one_line():
         for number, line in enumerate(template.read_text().splitlines(), 1):
             for piece in line.split("{#")[1:]:
                 assert "#}" in piece, f"{template}:{number}: use {{% comment %}} for long comments"
+
+
+@pytest.mark.django_db
+def test_review_urls_carry_the_review_key_never_the_slug(client, owner):
+    """Owners write model names into slugs; every URL a reviewer visits or is sent to
+    carries the experiment's opaque review key instead."""
+    experiment = make_experiment(
+        owner, slug="zebra-base-vs-yak-tuned", n_pairs=3, reviews_per_pair=1, models=MODELS
+    )
+    reviewer = make_user("rita")
+    experiment.reviewers.add(reviewer)
+    client.force_login(reviewer)
+    home = client.get(reverse("review-home")).content.decode()
+    start = f'href="/review/{experiment.review_key}/"'
+    assert start in home
+    urls = [f"/review/{experiment.review_key}/"]
+    html = client.get(urls[0]).content.decode()
+    skip = re.search(r'hx-post="(/review/[^"]+/skip/)"', html).group(1)
+    urls += [submit_url(html), skip]
+    data = {f"dim-{d.position}": "left" for d in experiment.dimensions.all()}
+    response = client.post(submit_url(html), data)  # without JavaScript: a redirect
+    urls.append(response["Location"])
+    assert response["Location"] == urls[0]
+    for url in urls:
+        assert url.startswith(f"/review/{experiment.review_key}/")
+        assert experiment.slug not in url and "zebra" not in url
+    assert experiment.slug not in home + html
+    # The slug is not a way in either.
+    assert client.get(f"/review/{experiment.slug}/").status_code == 404

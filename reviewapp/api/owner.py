@@ -20,7 +20,7 @@ from ..experiments import DimensionError, create_experiment
 from ..exports import JUDGMENT_COLUMNS, judgment_csv_chunks, judgment_rows
 from ..models import Assignment, Experiment, Membership, Pair
 from ..results import compute_results
-from ..tokens import ReviewerConflict, add_automatic_reviewer, add_human_reviewer
+from ..reviewers import ReviewerConflict, add_automatic_reviewer, add_human_reviewer
 from ..uploads import import_upload, preview_upload
 from .errors import ApiError, errors
 from .schemas import (

@@ -9,10 +9,10 @@ rubric, exactly what the review page shows, never model names, pair ids or metad
 from django.http import HttpResponse
 from ninja import Path, Router
 
-from ..access import get_membership_for_reviewer
+from ..access import ReviewerMembership, get_membership_for_reviewer
 from ..assignment import next_assignment_within_quota, reviewer_progress, skip_assignment
 from ..judgments import Answer, record_submission
-from ..models import Assignment, Experiment, Membership
+from ..models import Assignment, Experiment
 from .errors import ApiError, errors
 from .schemas import MAX_ID, SLUG_MAX, SLUG_PATTERN, AnswerIn, AnswerOut, NextPairOut, SkipOut
 
@@ -22,7 +22,7 @@ Slug = Path(..., pattern=SLUG_PATTERN, max_length=SLUG_MAX)
 AssignmentId = Path(..., ge=1, le=MAX_ID)
 
 
-def open_membership(request, slug: str) -> Membership:
+def open_membership(request, slug: str) -> ReviewerMembership:
     """The token user's place in the experiment (404 for non-members); 409 unless open."""
     membership = get_membership_for_reviewer(request.auth, slug)
     if not membership.experiment.is_open:
@@ -48,9 +48,7 @@ def review_next(request, slug: str = Slug):
     if assignment is None:
         return HttpResponse(status=204)
     pair = assignment.pair
-    left, right = (
-        (pair.output_a, pair.output_b) if assignment.left_is_a else (pair.output_b, pair.output_a)
-    )
+    left, right = assignment.shown_outputs()
     # Not the pairs still open to the reviewer: counting them reads every pair.
     progress = reviewer_progress(experiment, reviewer, count_remaining=False)
     return {

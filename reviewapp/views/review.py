@@ -4,7 +4,7 @@ Blindness is decided here: the templates receive the prompt, the left text, the 
 text, the dimensions and progress. Model names, pair ids and metadata never reach them.
 """
 
-from functools import lru_cache
+from dataclasses import replace
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
@@ -15,14 +15,14 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from ..access import experiments_for_reviewer, get_membership_for_reviewer
+from ..access import experiments_for_reviewer, get_membership_by_review_key
 from ..assignment import (
     next_assignment_within_quota,
     progress_from_counts,
     reviewer_progress,
     skip_assignment,
 )
-from ..judgments import Answer, SubmissionRefused, record_submission, validate_answers
+from ..judgments import Answer, SubmissionRefused, record_submission
 from ..models import Assignment, Experiment
 from ..rendering import render_markdown
 
@@ -52,42 +52,24 @@ def option_list(experiment: Experiment) -> tuple[tuple[str, str, str], ...]:
     return tuple((value, label, str(i + 1)) for i, (value, label) in enumerate(options))
 
 
-# The answer fields are the bulk of the review template (a radio button per dimension and
-# choice) and are the same for every pair of an experiment until something is posted back
-# with errors: rendered once per process and reused. A pure function of its arguments.
-@lru_cache(maxsize=256)
-def _choices_html(fields: tuple[tuple[str, str, str, str], ...], options) -> SafeString:
-    return render_to_string(
-        "review/_choices.html",
-        {
-            "dimensions": [
-                {"name": name, "field": field, "selected": selected, "error": error}
-                for name, field, selected, error in fields
-            ],
-            "options": [{"value": v, "label": label, "key": key} for v, label, key in options],
-        },
-    )
-
-
-@lru_cache(maxsize=64)
-def _option_keys_html(options) -> SafeString:
-    return render_to_string(
-        "review/_option_keys.html",
-        {"options": [{"value": v, "label": label, "key": key} for v, label, key in options]},
-    )
-
-
 def choices_html(dimensions, options, posted, errors) -> SafeString:
-    fields = tuple(
-        (
-            d.name,
-            f"dim-{d.position}",
-            str(posted.get(f"dim-{d.position}", "")),
-            str(errors.get(d.name, "")),
-        )
+    """The answer fields: a radio button per dimension and choice."""
+    fields = [
+        {
+            "name": d.name,
+            "field": f"dim-{d.position}",
+            "selected": str(posted.get(f"dim-{d.position}", "")),
+            "error": str(errors.get(d.name, "")),
+        }
         for d in dimensions
+    ]
+    return render_to_string(
+        "review/_choices.html", {"dimensions": fields, "options": option_dicts(options)}
     )
-    return _choices_html(fields, options)
+
+
+def option_dicts(options) -> list[dict]:
+    return [{"value": v, "label": label, "key": key} for v, label, key in options]
 
 
 def parse_answers(post, dimensions) -> dict[int, Answer]:
@@ -118,7 +100,6 @@ def pair_context(
         progress = type(progress)(progress.done, membership.quota, None)
     context = {
         "experiment_name": experiment.name,
-        "experiment_slug": experiment.slug,
         "instructions": render_markdown(experiment.instructions),
         "progress": progress,
         "notice": notice,
@@ -126,13 +107,11 @@ def pair_context(
     if assignment is None:
         return context | {"finished": True, "completion": completion_of(membership)}
     pair = assignment.pair
-    left, right = (
-        (pair.output_a, pair.output_b) if assignment.left_is_a else (pair.output_b, pair.output_a)
-    )
+    left, right = assignment.shown_outputs()
     posted = posted or {}
     errors = errors or {}
     options = option_list(experiment)
-    url_args = (experiment.slug, assignment.pk)
+    url_args = (experiment.review_key, assignment.pk)
     context |= {
         "finished": False,
         "assignment_id": assignment.pk,
@@ -144,7 +123,9 @@ def pair_context(
         "submit_url": reverse("review-submit", args=url_args),
         "skip_url": reverse("review-skip", args=url_args),
         "choices": choices_html(dimensions, options, posted, errors),
-        "option_keys": _option_keys_html(options),
+        "option_keys": render_to_string(
+            "review/_option_keys.html", {"options": option_dicts(options)}
+        ),
         "require_rationale": experiment.require_rationale,
         "rationale": posted.get("rationale", ""),
         "rationale_error": errors.get("rationale", ""),
@@ -157,53 +138,38 @@ def render_pair(request, experiment, context):
     if request.htmx and completion and completion["url"]:
         # The platform's completion URL needs a full page (it redirects after showing the code).
         response = HttpResponse(status=200)
-        response["HX-Redirect"] = reverse("review-pair", args=[experiment.slug])
+        response["HX-Redirect"] = reverse("review-pair", args=[experiment.review_key])
         return response
     template = "review/_pair.html" if request.htmx else "review/pair.html"
     return render(request, template, context)
 
 
 def closed_context(experiment) -> dict:
-    return {"closed": True, "experiment_name": experiment.name, "experiment_slug": experiment.slug}
+    return {"closed": True, "experiment_name": experiment.name}
 
 
 @login_required
 @vary_on_headers("HX-Request")
-def review_pair(request, slug):
-    membership = get_membership_for_reviewer(request.user, slug)
+def review_pair(request, review_key):
+    membership = get_membership_by_review_key(request.user, review_key)
     experiment = membership.experiment
     if not experiment.is_open:
         return render_pair(request, experiment, closed_context(experiment))
-    dimensions = membership.rubric
     assignment = next_assignment_within_quota(membership)
-    return render_pair(request, experiment, pair_context(membership, dimensions, assignment))
+    return render_pair(request, experiment, pair_context(membership, membership.rubric, assignment))
 
 
 @login_required
 @require_POST
 @vary_on_headers("HX-Request")
-def submit_pair(request, slug, assignment_id):
-    membership = get_membership_for_reviewer(request.user, slug)
+def submit_pair(request, review_key, assignment_id):
+    membership = get_membership_by_review_key(request.user, review_key)
     experiment = membership.experiment
     dimensions = membership.rubric
     answers = parse_answers(request.POST, dimensions)
     # PostgreSQL cannot store a NUL character in text; nobody types one on purpose.
     rationale = request.POST.get("rationale", "").replace("\x00", "")
-    errors = validate_answers(experiment, dimensions, answers, rationale)
-    if errors:
-        assignment = (
-            Assignment.objects.filter(
-                pk=assignment_id, reviewer=request.user, experiment=experiment
-            )
-            .select_related("pair")
-            .first()
-        )
-        if assignment is not None and assignment.status == Assignment.Status.SHOWN:
-            context = pair_context(
-                membership, dimensions, assignment, errors=errors, posted=request.POST
-            )
-            # 200 even so: htmx does not swap error responses by default.
-            return render_pair(request, experiment, context)
+    notice = ""
     try:
         outcome = record_submission(
             assignment_id,
@@ -213,16 +179,30 @@ def submit_pair(request, slug, assignment_id):
             dimensions=dimensions,
             experiment=experiment,
         )
-        membership.done += not outcome.already_recorded  # counted before this submission
-        notice = ""
+        if not outcome.already_recorded:  # the membership was read before this submission
+            membership = replace(membership, done=membership.done + 1)
     except SubmissionRefused as refused:
         if refused.code == "not_found":
             return HttpResponse(str(refused), status=404)
         if refused.code == "closed":
             return render_pair(request, experiment, closed_context(experiment))
+        if refused.code == "invalid":
+            assignment = (
+                Assignment.objects.filter(
+                    pk=assignment_id, reviewer=request.user, status=Assignment.Status.SHOWN
+                )
+                .select_related("pair")
+                .first()
+            )
+            if assignment is not None:  # still on screen: show it again with the errors
+                context = pair_context(
+                    membership, dimensions, assignment, errors=refused.errors, posted=request.POST
+                )
+                # 200 even so: htmx does not swap error responses by default.
+                return render_pair(request, experiment, context)
         notice = str(refused)
     if not request.htmx:
-        return redirect("review-pair", experiment.slug)
+        return redirect("review-pair", experiment.review_key)
     assignment = next_assignment_within_quota(membership)
     context = pair_context(membership, dimensions, assignment, notice=notice)
     return render_pair(request, experiment, context)
@@ -231,8 +211,8 @@ def submit_pair(request, slug, assignment_id):
 @login_required
 @require_POST
 @vary_on_headers("HX-Request")
-def skip_pair(request, slug, assignment_id):
-    membership = get_membership_for_reviewer(request.user, slug)
+def skip_pair(request, review_key, assignment_id):
+    membership = get_membership_by_review_key(request.user, review_key)
     experiment = membership.experiment
     assignment = Assignment.objects.filter(
         pk=assignment_id, reviewer=request.user, experiment=experiment
@@ -241,9 +221,8 @@ def skip_pair(request, slug, assignment_id):
         return HttpResponse("This pair is not assigned to you.", status=404)
     skip_assignment(assignment)
     if not request.htmx:
-        return redirect("review-pair", experiment.slug)
+        return redirect("review-pair", experiment.review_key)
     if not experiment.is_open:
         return render_pair(request, experiment, closed_context(experiment))
-    dimensions = membership.rubric
-    context = pair_context(membership, dimensions, next_assignment_within_quota(membership))
+    context = pair_context(membership, membership.rubric, next_assignment_within_quota(membership))
     return render_pair(request, experiment, context)

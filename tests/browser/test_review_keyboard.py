@@ -25,7 +25,7 @@ def test_reviewer_finishes_by_keyboard_and_owner_downloads_csv(live_server, new_
 
     page, watch = new_page()
     log_in(page, live_server.url, "rita", PASSWORD)
-    page.goto(f"{live_server.url}/review/{experiment.slug}/")
+    page.goto(f"{live_server.url}/review/{experiment.review_key}/")
     page.screenshot(path=artifacts / "1-first-pair.png", full_page=True, caret="initial")
     # Pair 1: "1" = left on every dimension (the highlight moves on by itself).
     # Pair 2: arrow right on every dimension. Pair 3: "2" = tie on every dimension.
@@ -73,7 +73,7 @@ def test_enter_with_missing_answers_moves_to_first_unanswered(live_server, new_p
     experiment.reviewers.add(reviewer)
     page, watch = new_page(width=390, height=844)
     log_in(page, live_server.url, "rita", PASSWORD)
-    page.goto(f"{live_server.url}/review/{experiment.slug}/")
+    page.goto(f"{live_server.url}/review/{experiment.review_key}/")
     page.keyboard.press("3")
     page.keyboard.press("Enter")
     # Still on the first pair; the second dimension is highlighted.

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reviewapp', '0005_safety_remove_login_failure'),
+        ('reviewapp', '0006_safety_remove_login_failure'),
     ]
 
     operations = [

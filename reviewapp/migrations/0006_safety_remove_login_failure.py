@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reviewapp', '0004_blind_by_construction'),
+        ('reviewapp', '0005_path_remove_user_session'),
     ]
 
     operations = [

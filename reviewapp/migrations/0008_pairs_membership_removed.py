@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reviewapp', '0006_pairs_owner_note'),
+        ('reviewapp', '0007_pairs_owner_note'),
     ]
 
     operations = [
