@@ -85,5 +85,5 @@ def join(request, token):
         context = {"experiment_name": link.experiment.name, "refused": str(refused)}
         status = 400 if refused.code == "no_participant" else 410
         return render(request, "invites/join.html", context, status=status)
-    login(request, membership.user)
+    login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
     return redirect("review-pair", link.experiment.review_key)
