@@ -1,4 +1,15 @@
-"""Untrusted text (prompts, outputs, instructions) to safe HTML.
+"""Untrusted text (prompts, outputs, instructions) to safe HTML, in one of two modes.
+
+An experiment chooses how its texts are shown (Experiment.render_mode); every text of the
+review screen (prompt, both outputs) goes through the same mode, so both sides of a pair
+always look alike:
+
+- "markdown": GitHub-style Markdown with its line breaks kept. Plain-text outputs must
+  not lose their shape: Markdown joins a paragraph's lines and drops their indentation,
+  which turned an unfenced Python answer into one run-on line beside a fenced one. Here
+  every line break of a paragraph is a <br>, and a continuation line indented beyond its
+  paragraph keeps that indentation (as no-break spaces, which the parser leaves alone).
+- "plain": the text as written, escaped, in a pre-wrapped box; nothing is interpreted.
 
 Markdown (CommonMark with GitHub's tables and strikethrough) is rendered by pyromark,
 bindings to the Rust pulldown-cmark parser: about 60x faster than a Python parser, which
@@ -14,6 +25,8 @@ import nh3
 import pyromark
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+
+MARKDOWN, PLAIN = "markdown", "plain"  # the values of Experiment.RenderMode
 
 ALLOWED_TAGS = {
     "p", "br", "wbr", "hr", "strong", "em", "del", "code", "pre", "blockquote",
@@ -39,14 +52,17 @@ MAX_ESCAPE_PASSES = 4
 _RAW_HTML = ("Html", "InlineHtml")
 
 
+def render_text(text: str, mode: str = MARKDOWN) -> SafeString:
+    """An untrusted text as HTML in the experiment's render mode."""
+    return render_plain(text) if mode == PLAIN else render_markdown(text)
+
+
 def render_markdown(text: str) -> SafeString:
-    text = text or ""
-    if not text.isascii():
-        # A lone surrogate cannot be UTF-8 (the parser's input): it shows as "?".
-        text = text.encode("utf-8", "replace").decode("utf-8")
+    text = _as_utf8(text or "")
     source = _without_raw_html(text)
     if source is None:
         return render_plain(text)
+    source = _with_lines_kept(source)
     html = _IMAGE.sub(r'!<a href="\1"\3>\2</a>', _markdown.html(source))
     clean = nh3.clean(
         html,
@@ -57,6 +73,20 @@ def render_markdown(text: str) -> SafeString:
         strip_comments=True,
     )
     return mark_safe(_breakable(clean))  # noqa: S308 - sanitised by nh3 just above
+
+
+def render_plain(text: str) -> SafeString:
+    """The text exactly as written: escaped, in a box that keeps its spaces and line
+    breaks and wraps long lines (the `plain` class in app.css)."""
+    body = _breakable(escape(_as_utf8(text or "")))
+    return mark_safe(f'<div class="plain">{body}</div>')  # noqa: S308 - escaped just above
+
+
+def _as_utf8(text: str) -> str:
+    if text.isascii():
+        return text
+    # A lone surrogate cannot be UTF-8 (the parser's input): it shows as "?".
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 # A run of LONG_RUN characters without a space (a URL, a hash, base64, "AAAA...") gets a
@@ -107,6 +137,80 @@ def _without_raw_html(text: str) -> str | None:
     return None
 
 
-def render_plain(text: str) -> SafeString:
-    """Escaped text with line breaks kept, for places that show text verbatim."""
-    return mark_safe(escape(text or "").replace("\n", "<br>"))
+NBSP = "\u00a0"
+TAB_STOP = 4  # CommonMark's
+
+
+def _with_lines_kept(source: str) -> str:
+    """The Markdown source with every soft line break made a hard one (a backslash before
+    the line ending) and each continuation line's indentation beyond its paragraph's
+    first line turned into no-break spaces, which the parser keeps as text.
+
+    Only lines the parser already reads as a paragraph's continuation are touched, and a
+    line led by no-break spaces is still one, so the block structure does not change.
+    """
+    if "\n" not in source and "\r" not in source:
+        return source
+    data = source.encode("utf-8")
+    edits = []  # (byte offset, bytes removed, bytes inserted), in source order
+    first_column = None  # where the current block's first line of text starts
+    after_break = False
+    for event, where in pyromark.events_with_range(source, options=_OPTIONS):
+        start = where["start"]
+        if event == "SoftBreak":
+            edits.append((start, 0, b"\\"))
+            after_break = True
+            continue
+        if _starts_block(event):
+            first_column, after_break = None, False
+            continue
+        if first_column is None:
+            first_column = _column(data, start)
+        if after_break:
+            after_break = False
+            edit = _indent_edit(data, start, first_column)
+            if edit:
+                edits.append(edit)
+    for offset, removed, inserted in reversed(edits):
+        data = data[:offset] + inserted + data[offset + removed :]
+    return data.decode("utf-8")
+
+
+_BLOCKS = {"Paragraph", "Heading", "Item", "BlockQuote", "List", "TableCell", "CodeBlock"}
+
+
+def _starts_block(event) -> bool:
+    if not (isinstance(event, dict) and "Start" in event):
+        return False
+    kind = event["Start"]
+    name = kind if isinstance(kind, str) else next(iter(kind))
+    return name in _BLOCKS
+
+
+def _line_start(data: bytes, offset: int) -> int:
+    return data.rfind(b"\n", 0, offset) + 1
+
+
+def _column(data: bytes, offset: int) -> int:
+    column = 0
+    for character in data[_line_start(data, offset) : offset].decode("utf-8"):
+        column = column + TAB_STOP - column % TAB_STOP if character == "\t" else column + 1
+    return column
+
+
+def _indent_edit(data: bytes, offset: int, first_column: int):
+    """The edit that shows a continuation line's extra indentation, or None."""
+    line_start = _line_start(data, offset)
+    prefix = data[line_start:offset].decode("utf-8")
+    lead = prefix[len(prefix.rstrip(" \t")) :]  # after any ">" or list marker of the line
+    lead_start = offset - len(lead.encode("utf-8"))
+    column = _column(data, lead_start)
+    spaces = ""
+    for character in lead:
+        width = TAB_STOP - column % TAB_STOP if character == "\t" else 1
+        spaces, column = spaces + " " * width, column + width
+    extra = min(column - first_column, len(spaces))
+    if extra <= 0:
+        return None
+    shown = spaces[: len(spaces) - extra] + NBSP * extra
+    return (lead_start, offset - lead_start, shown.encode("utf-8"))

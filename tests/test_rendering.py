@@ -85,7 +85,7 @@ def test_texts_that_never_settle_are_shown_verbatim(monkeypatch):
     from reviewapp import rendering
 
     monkeypatch.setattr(rendering, "MAX_ESCAPE_PASSES", 0)
-    assert render_markdown("*a* <b>\nc") == "*a* &lt;b&gt;<br>c"
+    assert render_markdown("*a* <b>\nc") == '<div class="plain">*a* &lt;b&gt;\nc</div>'
     assert render_markdown("*a* no tags") == "<p><em>a</em> no tags</p>\n"
 
 
