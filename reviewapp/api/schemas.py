@@ -39,6 +39,11 @@ def text(max_length: int, min_length: int = 0, pattern: str = NO_NUL, **kwargs):
 
 
 DimensionName = text(60, 1)
+RenderMode = Literal["markdown", "plain"]  # Experiment.RenderMode
+RENDER_MODE = (
+    "How the web review page shows prompts and outputs: markdown (GitHub-style, every "
+    "line break kept) or plain (as written, nothing interpreted)."
+)
 
 
 # -- errors -----------------------------------------------------------------------------
@@ -79,6 +84,7 @@ class ExperimentIn(Schema):
     instructions: text(20_000) = Field("", description="Markdown shown to reviewers.")
     require_rationale: bool = False
     ask_strength: bool = False
+    render_mode: RenderMode = Field(Experiment.RenderMode.MARKDOWN.value, description=RENDER_MODE)
 
 
 class ProgressOut(Schema):
@@ -100,6 +106,7 @@ class ExperimentOut(Schema):
     allow_tie: bool
     require_rationale: bool
     ask_strength: bool
+    render_mode: RenderMode = Field(description=RENDER_MODE)
     instructions: str
     created_at: datetime
     progress: ProgressOut
@@ -202,7 +209,9 @@ class ReviewProgressOut(Schema):
 
 class NextPairOut(Schema):
     assignment: int
-    prompt: str = Field(description="As uploaded (the web page renders it as Markdown).")
+    prompt: str = Field(
+        description="As uploaded (the web page shows it in the experiment's render mode)."
+    )
     left: str
     right: str
     dimensions: list[str]
