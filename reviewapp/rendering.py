@@ -20,6 +20,7 @@ of defence.
 """
 
 import re
+import unicodedata
 
 import nh3
 import pyromark
@@ -214,3 +215,37 @@ def _indent_edit(data: bytes, offset: int, first_column: int):
         return None
     shown = spaces[: len(spaces) - extra] + NBSP * extra
     return (lead_start, offset - lead_start, shown.encode("utf-8"))
+
+
+# Bidirectional formatting characters. An override or embedding (LRE, RLE, LRO, RLO, up
+# to a PDF) or an isolate (LRI, RLI, FSI, up to a PDI) left open in a name would reorder
+# whatever follows it on the same line: "\u202eexe.txt" shows as "txt.exe", and the text
+# after it is reversed too.
+FSI, PDI = "\u2068", "\u2069"
+_ISOLATE_OPENERS = frozenset("\u2066\u2067\u2068")
+# Bidi classes that can move text: right-to-left letters and digits, and the controls.
+_RIGHT_TO_LEFT = frozenset(
+    {"R", "AL", "AN", "LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"}
+)
+
+
+def isolate_text(text) -> str:
+    """`text` as one first-strong isolate (FSI ... PDI): whatever directional characters
+    it holds act inside it and cannot reorder the text around it. Used for untrusted
+    one-line strings (experiment, model, reviewer and dimension names) in templates (the
+    `isolate` filter), page titles and plots. Embeddings and overrides end with the
+    isolate on their own; a PDI that would close the outer isolate early is dropped, and
+    isolates the text leaves open are closed."""
+    text = str(text)
+    if text.isascii() or not any(unicodedata.bidirectional(c) in _RIGHT_TO_LEFT for c in text):
+        return text  # left-to-right only: no invisible characters to copy along with it
+    kept, depth = [], 0
+    for character in text:
+        if character in _ISOLATE_OPENERS:
+            depth += 1
+        elif character == PDI:
+            if depth == 0:
+                continue
+            depth -= 1
+        kept.append(character)
+    return FSI + "".join(kept) + PDI * depth + PDI
