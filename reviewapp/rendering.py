@@ -21,6 +21,7 @@ of defence.
 
 import re
 import unicodedata
+from bisect import bisect_right
 
 import nh3
 import pyromark
@@ -98,7 +99,10 @@ def _as_utf8(text: str) -> str:
 LONG_RUN = 60
 BREAK_EVERY = 30
 _TAG_OR_TEXT = re.compile(r'(<(?:[^>"]|"[^"]*")*>)')  # nh3 writes attributes in "..."
-_LONG_RUN = re.compile(rf"(?:&#?\w+;|[^\s&<>]){{{LONG_RUN},}}")
+# A match starts only where a run does (the lookbehind): tried at every character of a
+# run, the search would take time quadratic in its length (indented code is full of
+# "&nbsp;&nbsp;...").
+_LONG_RUN = re.compile(rf"(?<![^\s<>])(?:&#?\w+;|[^\s&<>]){{{LONG_RUN},}}")
 _CHARACTER = re.compile(r"&#?\w+;|.", re.DOTALL)  # an entity is one character
 
 
@@ -152,31 +156,32 @@ def _with_lines_kept(source: str) -> str:
     """
     if "\n" not in source and "\r" not in source:
         return source
-    data = source.encode("utf-8")
-    edits = []  # (byte offset, bytes removed, bytes inserted), in source order
-    first_column = None  # where the current block's first line of text starts
+    data = source.encode("utf-8")  # the parser's offsets are in bytes
+    line_starts = [0, *(m.end() for m in _LINE_END.finditer(data))]
+    pieces, done = [], 0  # the edited source, up to byte `done`
+    first = None  # offset of the current block's first text
     after_break = False
     for event, where in pyromark.events_with_range(source, options=_OPTIONS):
         start = where["start"]
         if event == "SoftBreak":
-            edits.append((start, 0, b"\\"))
-            after_break = True
-            continue
-        if _starts_block(event):
-            first_column, after_break = None, False
-            continue
-        if first_column is None:
-            first_column = _column(data, start)
-        if after_break:
-            after_break = False
-            edit = _indent_edit(data, start, first_column)
-            if edit:
-                edits.append(edit)
-    for offset, removed, inserted in reversed(edits):
-        data = data[:offset] + inserted + data[offset + removed :]
-    return data.decode("utf-8")
+            pieces += [data[done:start], b"\\"]
+            done, after_break = start, True
+        elif _starts_block(event):
+            first, after_break = None, False
+        else:
+            if first is None:
+                first = start
+            if after_break:
+                after_break = False
+                lead_start, shown = _indentation(data, line_starts, start, first)
+                if shown:
+                    pieces += [data[done:lead_start], shown]
+                    done = start
+    pieces.append(data[done:])
+    return b"".join(pieces).decode("utf-8")
 
 
+_LINE_END = re.compile(rb"\r\n|\r|\n")
 _BLOCKS = {"Paragraph", "Heading", "Item", "BlockQuote", "List", "TableCell", "CodeBlock"}
 
 
@@ -188,33 +193,34 @@ def _starts_block(event) -> bool:
     return name in _BLOCKS
 
 
-def _line_start(data: bytes, offset: int) -> int:
-    return data.rfind(b"\n", 0, offset) + 1
+def _widths(text: str, column: int) -> list[int]:
+    """The columns each character of `text` takes, starting at `column` (tabs to the next
+    multiple of TAB_STOP)."""
+    widths = []
+    for character in text:
+        width = TAB_STOP - column % TAB_STOP if character == "\t" else 1
+        widths.append(width)
+        column += width
+    return widths
 
 
-def _column(data: bytes, offset: int) -> int:
-    column = 0
-    for character in data[_line_start(data, offset) : offset].decode("utf-8"):
-        column = column + TAB_STOP - column % TAB_STOP if character == "\t" else column + 1
-    return column
-
-
-def _indent_edit(data: bytes, offset: int, first_column: int):
-    """The edit that shows a continuation line's extra indentation, or None."""
-    line_start = _line_start(data, offset)
+def _indentation(data: bytes, line_starts: list[int], offset: int, first: int):
+    """For a continuation line whose text starts at byte `offset`, in a block whose text
+    starts at byte `first`: where its leading blanks start, and what replaces them from
+    there (b"" when it is not indented beyond the block's first line)."""
+    line_start = line_starts[bisect_right(line_starts, offset) - 1]
+    first_start = line_starts[bisect_right(line_starts, first) - 1]
+    first_column = sum(_widths(data[first_start:first].decode("utf-8"), 0))
     prefix = data[line_start:offset].decode("utf-8")
     lead = prefix[len(prefix.rstrip(" \t")) :]  # after any ">" or list marker of the line
-    lead_start = offset - len(lead.encode("utf-8"))
-    column = _column(data, lead_start)
-    spaces = ""
-    for character in lead:
-        width = TAB_STOP - column % TAB_STOP if character == "\t" else 1
-        spaces, column = spaces + " " * width, column + width
-    extra = min(column - first_column, len(spaces))
+    before = prefix[: len(prefix) - len(lead)]
+    column = sum(_widths(before, 0))
+    spaces = sum(_widths(lead, column))
+    extra = min(column + spaces - first_column, spaces)
     if extra <= 0:
-        return None
-    shown = spaces[: len(spaces) - extra] + NBSP * extra
-    return (lead_start, offset - lead_start, shown.encode("utf-8"))
+        return offset, b""
+    shown = " " * (spaces - extra) + NBSP * extra
+    return offset - len(lead.encode("utf-8")), shown.encode("utf-8")
 
 
 # Bidirectional formatting characters. An override or embedding (LRE, RLE, LRO, RLO, up
