@@ -6,10 +6,9 @@ from .experiments import DimensionError, clean_dimension_names
 from .models import DEFAULT_DIMENSIONS, Experiment
 
 RENDER_MODE_HELP = (
-    "How reviewers see prompts and outputs; both outputs of a pair always look alike. "
-    "Markdown: formatting as on GitHub, every line break and indentation kept. "
-    "Plain text: exactly as written, nothing formatted. Changing it mid-study changes "
-    "what later reviewers see."
+    "Both outputs of a pair always look alike. Markdown: formatted as on GitHub, with "
+    "every line break and indentation kept. Plain text: exactly as written, nothing "
+    "formatted. Changing it mid-study changes what later reviewers see."
 )
 
 # Far more than any rubric needs; positions are small integers in the database.
@@ -26,6 +25,7 @@ class ExperimentForm(forms.ModelForm):
             "render_mode",
         ]  # fmt: skip
         widgets = {"instructions": forms.Textarea(attrs={"rows": 5})}
+        labels = {"render_mode": "Show prompts and outputs as"}
         help_texts = {
             "slug": "Used in URLs and exports. Leave empty to derive it from the name.",
             "baseline_model": "Optional: results orient every comparison against this model.",
