@@ -214,3 +214,36 @@ def test_deep_lists_fit_and_direction_overrides_stay_inside(live_server, new_pag
         # In a rendered box the override ends with its line.
         assert page.evaluate("t1.innerText").endswith("more")
         watch.assert_clean()
+
+
+HOSTILE = ROOT / "tests/resources/hostile/hostile_pairs.jsonl"
+ACTIVE = ".rendered *:not(div.plain, wbr)"  # plain mode makes nothing but its box and breaks
+
+
+def test_hostile_texts_stay_inert_and_inside_their_boxes_in_plain_mode(live_server, new_page):
+    texts = [
+        text
+        for line in HOSTILE.read_text(encoding="utf-8").splitlines()
+        for text in (lambda pair: (pair["prompt"], pair["output_a"], pair["output_b"]))(
+            json.loads(line)
+        )
+    ]
+    boxes = "".join(box(i, render_text(t, "plain")) for i, t in enumerate(texts))
+    page, watch = new_page(1280, 844)
+    page_of(live_server, page, boxes)
+    assert page.locator(ACTIVE).count() == 0
+    shown = page.evaluate(
+        "n => Array.from({length: n}, (_, i) => document.getElementById('t' + i).innerText)",
+        len(texts),
+    )
+    bad = [t[:80] for t, got in zip(texts, shown, strict=True) if mismatch("plain", t, got)]
+    assert bad == []
+    for width in (1280, 390):
+        page.set_viewport_size({"width": width, "height": 844})
+        assert page.evaluate(
+            """n => Array.from({length: n}, (_, i) => document.getElementById('t' + i))
+                    .every(box => box.scrollWidth <= box.clientWidth)"""
+            " && document.documentElement.scrollWidth <= innerWidth",
+            len(texts),
+        )
+    watch.assert_clean()
