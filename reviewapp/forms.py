@@ -5,6 +5,12 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from .experiments import DimensionError, clean_dimension_names
 from .models import DEFAULT_DIMENSIONS, Experiment
 
+RENDER_MODE_HELP = (
+    "Both outputs of a pair always look alike. Markdown: formatted as on GitHub, with "
+    "every line break and indentation kept. Plain text: exactly as written, nothing "
+    "formatted. Changing it mid-study changes what later reviewers see."
+)
+
 # Far more than any rubric needs; positions are small integers in the database.
 MAX_DIMENSIONS = 50
 
@@ -16,11 +22,14 @@ class ExperimentForm(forms.ModelForm):
             "name", "slug", "instructions", "reviews_per_pair", "allow_ties",
             "require_rationale", "ask_strength", "baseline_model", "gold_rate",
             "too_fast_seconds",
+            "render_mode",
         ]  # fmt: skip
         widgets = {"instructions": forms.Textarea(attrs={"rows": 5})}
+        labels = {"render_mode": "Show prompts and outputs as"}
         help_texts = {
             "slug": "Used in URLs and exports. Leave empty to derive it from the name.",
             "baseline_model": "Optional: results orient every comparison against this model.",
+            "render_mode": RENDER_MODE_HELP,
         }
 
     def __init__(self, *args, **kwargs):
@@ -29,21 +38,24 @@ class ExperimentForm(forms.ModelForm):
         self.fields["reviews_per_pair"].min_value = 1
         self.fields["reviews_per_pair"].max_value = 100
         self.fields["reviews_per_pair"].widget.attrs.update(min=1, max=100)
-        # Blank means the documented default (10 % gold, 5 s).
-        for name in ("gold_rate", "too_fast_seconds"):
+        # Blank means the documented default (10 % gold, 5 s, Markdown).
+        for name in ("gold_rate", "too_fast_seconds", "render_mode"):
             self.fields[name].required = False
         self.fields["gold_rate"].validators += [MinValueValidator(0), MaxValueValidator(1)]
         self.fields["too_fast_seconds"].validators += [MinValueValidator(0)]
 
     def _default_if_blank(self, name):
         value = self.cleaned_data.get(name)
-        return Experiment._meta.get_field(name).get_default() if value is None else value
+        return Experiment._meta.get_field(name).get_default() if value in (None, "") else value
 
     def clean_gold_rate(self):
         return self._default_if_blank("gold_rate")
 
     def clean_too_fast_seconds(self):
         return self._default_if_blank("too_fast_seconds")
+
+    def clean_render_mode(self):
+        return self._default_if_blank("render_mode")
 
     def clean_slug(self):
         # Left empty on the settings page, the slug stays what it was: an empty slug would

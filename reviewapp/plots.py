@@ -3,7 +3,8 @@
 Each plot is an `<svg role="img">` labelled by its `<title>` and `<desc>`; the desc is a
 full text alternative (every row's figures), and the page also shows the same numbers in
 a table. Every piece of text comes from `html.escape`: model and reviewer names are
-untrusted (they come from uploaded files).
+untrusted (they come from uploaded files), and each is a bidi isolate (rendering.
+isolate_text), so a direction override in one cannot reverse the text after it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import math
 import unicodedata
 from dataclasses import dataclass
 from html import escape
+
+from .rendering import isolate_text
 
 WIDTH = 760  # drawn 1:1 in the page's 760 px plot box
 LABEL_WIDTH = 260  # model names on the left
@@ -185,9 +188,11 @@ def _row_label(row: Row, cy: float) -> str:
     # 2 units of margin on the left, where the label must never cross the edge.
     shown = [fit_text(line, label_x - 2) for line in lines]
     first_y = cy + 4 - LINE_HEIGHT * (len(shown) - 1) / 2
-    title = f"<title>{escape(row.label)}</title>" if shown != list(lines) else ""
+    title = f"<title>{escape(isolate_text(row.label))}</title>" if shown != list(lines) else ""
+    # Isolated after shortening, which may have cut a pair of direction marks apart.
     tspans = "".join(
-        f'<tspan x="{label_x}" y="{_num(first_y + LINE_HEIGHT * n)}">{escape(line)}</tspan>'
+        f'<tspan x="{label_x}" y="{_num(first_y + LINE_HEIGHT * n)}">'
+        f"{escape(isolate_text(line))}</tspan>"
         for n, line in enumerate(shown)
     )
     return (
@@ -199,8 +204,10 @@ def _row_label(row: Row, cy: float) -> str:
 def forest_plot(dimension: str, pairs: list[dict], *, plot_id: str) -> str:
     """Win rate of X over Y (decided judgments) with its 95 % Wilson interval, per pair."""
     rows, sentences = [], []
+    dimension = isolate_text(dimension)
     for pair in pairs:
-        label = f"{pair['model_x']} vs {pair['model_y']}"
+        model_x, model_y = isolate_text(pair["model_x"]), isolate_text(pair["model_y"])
+        label = f"{model_x} vs {model_y}"
         lo, hi = pair["x_win_rate_ci"]
         rate = pair["x_win_rate"]
         rows.append(
@@ -211,14 +218,14 @@ def forest_plot(dimension: str, pairs: list[dict], *, plot_id: str) -> str:
                 high=hi,
                 note=f"n = {pair['decided']:,}",
                 decisive=bool(pair["ci_excludes_half"]),
-                lines=(pair["model_x"], f"vs {pair['model_y']}"),
+                lines=(pair["model_x"], f"vs {model_y}"),
             )
         )
         if rate is None:
             sentences.append(f"{label}: no decided judgments ({pair['ties']} ties).")
         else:
             sentences.append(
-                f"{label}: {pair['model_x']} wins {_pct(rate)} (95 % CI {_pct(lo)} to "
+                f"{label}: {model_x} wins {_pct(rate)} (95 % CI {_pct(lo)} to "
                 f"{_pct(hi)}) of {pair['decided']:,} decided judgments."
             )
     description = (
@@ -253,9 +260,11 @@ def ratings_plot(dimension: str, models: list[dict], *, plot_id: str) -> str:
     while span / step > 8:
         step *= 2
     ticks = [lo_axis + step * i for i in range(int(span // step) + 1)]
+    dimension = isolate_text(dimension)
     rows, sentences = [], []
     for m in models:
         lo, hi = m["rating_ci"]
+        model = isolate_text(m["model"])
         rows.append(
             Row(
                 label=m["model"],
@@ -267,10 +276,10 @@ def ratings_plot(dimension: str, models: list[dict], *, plot_id: str) -> str:
             )
         )
         if m["rating"] is None:
-            sentences.append(f"{m['model']}: no rating.")
+            sentences.append(f"{model}: no rating.")
         else:
             interval = "" if lo is None else f" (95 % interval {lo:.0f} to {hi:.0f})"
-            sentences.append(f"{m['model']}: {m['rating']:.0f}{interval}, rank {m['rank']}.")
+            sentences.append(f"{model}: {m['rating']:.0f}{interval}, rank {m['rank']}.")
     description = (
         f"Bradley-Terry ratings on {dimension}, mean 1000, 400 points per factor of 10 in "
         "the odds of winning, with 95 % bootstrap intervals. " + " ".join(sentences)

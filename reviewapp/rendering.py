@@ -1,4 +1,15 @@
-"""Untrusted text (prompts, outputs, instructions) to safe HTML.
+"""Untrusted text (prompts, outputs, instructions) to safe HTML, in one of two modes.
+
+An experiment chooses how its texts are shown (Experiment.render_mode); every text of the
+review screen (prompt, both outputs) goes through the same mode, so both sides of a pair
+always look alike:
+
+- "markdown": GitHub-style Markdown with its line breaks kept. Plain-text outputs must
+  not lose their shape: Markdown joins a paragraph's lines and drops their indentation,
+  which turned an unfenced Python answer into one run-on line beside a fenced one. Here
+  every line break of a paragraph is a <br>, and a continuation line indented beyond its
+  paragraph keeps that indentation (as no-break spaces, which the parser leaves alone).
+- "plain": the text as written, escaped, in a pre-wrapped box; nothing is interpreted.
 
 Markdown (CommonMark with GitHub's tables and strikethrough) is rendered by pyromark,
 bindings to the Rust pulldown-cmark parser: much faster than a Python parser (figures in
@@ -9,11 +20,15 @@ as a second, independent line of defence.
 """
 
 import re
+import unicodedata
+from bisect import bisect_right
 
 import nh3
 import pyromark
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+
+MARKDOWN, PLAIN = "markdown", "plain"  # the values of Experiment.RenderMode
 
 ALLOWED_TAGS = {
     "p", "br", "wbr", "hr", "strong", "em", "del", "code", "pre", "blockquote",
@@ -39,14 +54,17 @@ MAX_ESCAPE_PASSES = 4
 _RAW_HTML = ("Html", "InlineHtml")
 
 
+def render_text(text: str, mode: str = MARKDOWN) -> SafeString:
+    """An untrusted text as HTML in the experiment's render mode."""
+    return render_plain(text) if mode == PLAIN else render_markdown(text)
+
+
 def render_markdown(text: str) -> SafeString:
-    text = text or ""
-    if not text.isascii():
-        # A lone surrogate cannot be UTF-8 (the parser's input): it shows as "?".
-        text = text.encode("utf-8", "replace").decode("utf-8")
+    text = _as_utf8(text or "")
     source = _without_raw_html(text)
     if source is None:
         return render_plain(text)
+    source = _with_lines_kept(source)
     html = _IMAGE.sub(r'!<a href="\1"\3>\2</a>', _markdown.html(source))
     clean = nh3.clean(
         html,
@@ -59,6 +77,20 @@ def render_markdown(text: str) -> SafeString:
     return mark_safe(_breakable(clean))  # noqa: S308 - sanitised by nh3 just above
 
 
+def render_plain(text: str) -> SafeString:
+    """The text exactly as written: escaped, in a box that keeps its spaces and line
+    breaks and wraps long lines (the `plain` class in app.css)."""
+    body = _breakable(escape(_as_utf8(text or "")))
+    return mark_safe(f'<div class="plain">{body}</div>')  # noqa: S308 - escaped just above
+
+
+def _as_utf8(text: str) -> str:
+    if text.isascii():
+        return text
+    # A lone surrogate cannot be UTF-8 (the parser's input): it shows as "?".
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 # A run of LONG_RUN characters without a space (a URL, a hash, base64, "AAAA...") gets a
 # <wbr> every BREAK_EVERY characters, so it wraps inside its box instead of scrolling
 # sideways. CSS could do it (overflow-wrap: anywhere), but Chromium takes 6-11 s to lay
@@ -67,7 +99,10 @@ def render_markdown(text: str) -> SafeString:
 LONG_RUN = 60
 BREAK_EVERY = 30
 _TAG_OR_TEXT = re.compile(r'(<(?:[^>"]|"[^"]*")*>)')  # nh3 writes attributes in "..."
-_LONG_RUN = re.compile(rf"(?:&#?\w+;|[^\s&<>]){{{LONG_RUN},}}")
+# A match starts only where a run does (the lookbehind): tried at every character of a
+# run, the search would take time quadratic in its length (indented code is full of
+# "&nbsp;&nbsp;...").
+_LONG_RUN = re.compile(rf"(?<![^\s<>])(?:&#?\w+;|[^\s&<>]){{{LONG_RUN},}}")
 _CHARACTER = re.compile(r"&#?\w+;|.", re.DOTALL)  # an entity is one character
 
 
@@ -107,6 +142,116 @@ def _without_raw_html(text: str) -> str | None:
     return None
 
 
-def render_plain(text: str) -> SafeString:
-    """Escaped text with line breaks kept, for places that show text verbatim."""
-    return mark_safe(escape(text or "").replace("\n", "<br>"))
+NBSP = "\u00a0"
+TAB_STOP = 4  # CommonMark's
+
+
+def _with_lines_kept(source: str) -> str:
+    """The Markdown source with every soft line break made a hard one (a backslash before
+    the line ending) and each continuation line's indentation beyond its paragraph's
+    first line turned into no-break spaces, which the parser keeps as text.
+
+    Only lines the parser already reads as a paragraph's continuation are touched, and a
+    line led by no-break spaces is still one, so the block structure does not change.
+    """
+    if "\n" not in source and "\r" not in source:
+        return source
+    data = source.encode("utf-8")  # the parser's offsets are in bytes
+    line_starts = [0, *(m.end() for m in _LINE_END.finditer(data))]
+    pieces, done = [], 0  # the edited source, up to byte `done`
+    first = None  # offset of the current block's first text
+    after_break = False
+    for event, where in pyromark.events_with_range(source, options=_OPTIONS):
+        start = where["start"]
+        if event == "SoftBreak":
+            pieces += [data[done:start], b"\\"]
+            done, after_break = start, True
+        elif _starts_block(event):
+            first, after_break = None, False
+        else:
+            if first is None:
+                first = start
+            if after_break:
+                after_break = False
+                lead_start, shown = _indentation(data, line_starts, start, first)
+                if shown:
+                    pieces += [data[done:lead_start], shown]
+                    done = start
+    pieces.append(data[done:])
+    return b"".join(pieces).decode("utf-8")
+
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+_BLOCKS = {"Paragraph", "Heading", "Item", "BlockQuote", "List", "TableCell", "CodeBlock"}
+
+
+def _starts_block(event) -> bool:
+    if not (isinstance(event, dict) and "Start" in event):
+        return False
+    kind = event["Start"]
+    name = kind if isinstance(kind, str) else next(iter(kind))
+    return name in _BLOCKS
+
+
+def _widths(text: str, column: int) -> list[int]:
+    """The columns each character of `text` takes, starting at `column` (tabs to the next
+    multiple of TAB_STOP)."""
+    widths = []
+    for character in text:
+        width = TAB_STOP - column % TAB_STOP if character == "\t" else 1
+        widths.append(width)
+        column += width
+    return widths
+
+
+def _indentation(data: bytes, line_starts: list[int], offset: int, first: int):
+    """For a continuation line whose text starts at byte `offset`, in a block whose text
+    starts at byte `first`: where its leading blanks start, and what replaces them from
+    there (b"" when it is not indented beyond the block's first line)."""
+    line_start = line_starts[bisect_right(line_starts, offset) - 1]
+    first_start = line_starts[bisect_right(line_starts, first) - 1]
+    first_column = sum(_widths(data[first_start:first].decode("utf-8"), 0))
+    prefix = data[line_start:offset].decode("utf-8")
+    lead = prefix[len(prefix.rstrip(" \t")) :]  # after any ">" or list marker of the line
+    before = prefix[: len(prefix) - len(lead)]
+    column = sum(_widths(before, 0))
+    spaces = sum(_widths(lead, column))
+    extra = min(column + spaces - first_column, spaces)
+    if extra <= 0:
+        return offset, b""
+    shown = " " * (spaces - extra) + NBSP * extra
+    return offset - len(lead.encode("utf-8")), shown.encode("utf-8")
+
+
+# Bidirectional formatting characters. An override or embedding (LRE, RLE, LRO, RLO, up
+# to a PDF) or an isolate (LRI, RLI, FSI, up to a PDI) left open in a name would reorder
+# whatever follows it on the same line: "\u202eexe.txt" shows as "txt.exe", and the text
+# after it is reversed too.
+FSI, PDI = "\u2068", "\u2069"
+_ISOLATE_OPENERS = frozenset("\u2066\u2067\u2068")
+# Bidi classes that can move text: right-to-left letters and digits, and the controls.
+_RIGHT_TO_LEFT = frozenset(
+    {"R", "AL", "AN", "LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"}
+)
+
+
+def isolate_text(text) -> str:
+    """`text` as one first-strong isolate (FSI ... PDI): whatever directional characters
+    it holds act inside it and cannot reorder the text around it. Used for untrusted
+    one-line strings (experiment, model, reviewer and dimension names) in templates (the
+    `isolate` filter), page titles and plots. Embeddings and overrides end with the
+    isolate on their own; a PDI that would close the outer isolate early is dropped, and
+    isolates the text leaves open are closed."""
+    text = str(text)
+    if text.isascii() or not any(unicodedata.bidirectional(c) in _RIGHT_TO_LEFT for c in text):
+        return text  # left-to-right only: no invisible characters to copy along with it
+    kept, depth = [], 0
+    for character in text:
+        if character in _ISOLATE_OPENERS:
+            depth += 1
+        elif character == PDI:
+            if depth == 0:
+                continue
+            depth -= 1
+        kept.append(character)
+    return FSI + "".join(kept) + PDI * depth + PDI

@@ -198,8 +198,24 @@ def test_create_derives_the_slug_and_uses_defaults(client, owner_token):
     data = response.json()
     assert data["slug"] == "my-big-eval" and data["reviews_per_pair"] == 3
     assert data["dimensions"][0] == "overall" and data["allow_tie"] is True
+    assert data["render_mode"] == "markdown"
     again = call(client, "post", "/api/experiments", owner_token, {"name": "My Big Eval!"})
     assert again.json()["slug"] == "my-big-eval-2"
+
+
+@pytest.mark.django_db
+def test_create_sets_the_render_mode(client, owner_token):
+    response = call(client, "post", "/api/experiments", owner_token, NEW | {"render_mode": "plain"})
+    assert response.status_code == 201, response.content
+    assert response.json()["render_mode"] == "plain"
+    assert Experiment.objects.get(slug="tuned-vs-base").render_mode == "plain"
+    # JSON has one kind of number: 4.0 is the integer 4 (the schema fuzz test sends such).
+    whole = call(
+        client, "post", "/api/experiments", owner_token, {"name": "y", "reviews_per_pair": 4.0}
+    )
+    assert whole.status_code == 201 and whole.json()["reviews_per_pair"] == 4
+    listed = call(client, "get", "/api/experiments", owner_token).json()
+    assert [e["render_mode"] for e in listed if e["slug"] == "tuned-vs-base"] == ["plain"]
 
 
 @pytest.mark.django_db
@@ -219,6 +235,10 @@ def test_create_refuses_bad_input(client, owner_token):
         {"name": "nul \x00 byte"},
         {"name": "lone \ud800 surrogate"},
         {"name": "x", "unknown_field": 1},
+        {"name": "x", "render_mode": "html"},
+        {"name": "x", "reviews_per_pair": True},
+        {"name": "x", "reviews_per_pair": "3"},
+        {"name": "x", "reviews_per_pair": 2.5},
         ["a list"],
     ):
         assert_error(post(bad), 422, "invalid_request")

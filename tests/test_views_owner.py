@@ -1,4 +1,5 @@
 import pytest
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from reviewapp.models import Experiment
@@ -18,6 +19,42 @@ def test_owner_creates_experiment_with_rubric(client, owner):
     assert experiment.slug == "ft-v2-vs-base" and experiment.owner == owner
     assert list(experiment.dimensions.values_list("name", flat=True)) == ["overall", "helpfulness"]
     assert experiment.status == "draft"
+
+
+@pytest.mark.django_db
+def test_owner_chooses_the_render_mode_when_creating_and_in_settings(client, owner):
+    client.force_login(owner)
+    form = client.get(reverse("owner-experiment-new")).content.decode()
+    assert 'name="render_mode"' in form and 'value="markdown" selected' in form
+    post = {"name": "Plain one", "reviews_per_pair": 3, "dimensions": "overall"}
+    client.post(reverse("owner-experiment-new"), post | {"render_mode": "plain"})
+    experiment = Experiment.objects.get(slug="plain-one")
+    assert experiment.render_mode == "plain"
+    settings_url = reverse("owner-settings", args=[experiment.slug])
+    response = client.post(
+        settings_url, post | {"slug": experiment.slug, "render_mode": "markdown"}
+    )
+    assert response.status_code == 302
+    experiment.refresh_from_db()
+    assert experiment.render_mode == "markdown"
+    bad = client.post(settings_url, post | {"slug": experiment.slug, "render_mode": "html"})
+    assert bad.status_code == 200 and "Select a valid choice" in bad.content.decode()
+    experiment.refresh_from_db()
+    assert experiment.render_mode == "markdown"
+
+
+@pytest.mark.django_db
+def test_create_experiment_command_takes_a_render_mode(owner):
+    call_command(
+        "create_experiment", "cmd-plain", "--owner", owner.username, "--render-mode", "plain"
+    )
+    call_command("create_experiment", "cmd-default", "--owner", owner.username)
+    modes = dict(Experiment.objects.values_list("slug", "render_mode"))
+    assert modes == {"cmd-plain": "plain", "cmd-default": "markdown"}
+    with pytest.raises(CommandError, match="invalid choice: 'html'"):
+        call_command(
+            "create_experiment", "cmd-x", "--owner", owner.username, "--render-mode", "html"
+        )
 
 
 @pytest.mark.django_db

@@ -111,6 +111,7 @@ def experiment_out(experiment: Experiment, progress: dict) -> dict:
         "allow_tie": experiment.allow_ties,
         "require_rationale": experiment.require_rationale,
         "ask_strength": experiment.ask_strength,
+        "render_mode": experiment.render_mode,
         "instructions": experiment.instructions,
         "created_at": experiment.created_at,
         "progress": progress[experiment.pk],
@@ -148,6 +149,7 @@ def experiment_create(request, data: ExperimentIn):
             instructions=data.instructions,
             require_rationale=data.require_rationale,
             ask_strength=data.ask_strength,
+            render_mode=data.render_mode,
         )
     except DimensionError as error:
         raise ApiError(400, "invalid_dimensions", str(error)) from None

@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
-from pydantic import AfterValidator, ConfigDict
+from pydantic import AfterValidator, BeforeValidator, ConfigDict
 
 from ..models import Experiment
 
@@ -41,6 +41,20 @@ def text(max_length: int, min_length: int = 0, pattern: str = NO_NUL, **kwargs):
 DimensionName = text(60, 1)
 
 
+def _whole(value):
+    """JSON has one kind of number: 16.0 is the integer 16 (JSON Schema agrees, and so
+    does the schema fuzz test). True and "16" are still refused (strict)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole)]
+RenderMode = Literal["markdown", "plain"]  # Experiment.RenderMode
+RENDER_MODE = (
+    "How the web review page shows prompts and outputs: markdown (GitHub-style, every "
+    "line break kept) or plain (as written, nothing interpreted)."
+)
+
+
 # -- errors -----------------------------------------------------------------------------
 
 
@@ -73,12 +87,13 @@ class ExperimentIn(Schema):
         max_length=30,
         description="Rubric dimensions, in the order reviewers see them.",
     )
-    reviews_per_pair: int = Field(3, ge=1, le=100)
+    reviews_per_pair: WholeNumber = Field(3, ge=1, le=100)
     baseline_model: text(200) = ""
     allow_tie: bool = True
     instructions: text(20_000) = Field("", description="Markdown shown to reviewers.")
     require_rationale: bool = False
     ask_strength: bool = False
+    render_mode: RenderMode = Field(Experiment.RenderMode.MARKDOWN.value, description=RENDER_MODE)
 
 
 class ProgressOut(Schema):
@@ -100,6 +115,7 @@ class ExperimentOut(Schema):
     allow_tie: bool
     require_rationale: bool
     ask_strength: bool
+    render_mode: RenderMode = Field(description=RENDER_MODE)
     instructions: str
     created_at: datetime
     progress: ProgressOut
@@ -202,7 +218,9 @@ class ReviewProgressOut(Schema):
 
 class NextPairOut(Schema):
     assignment: int
-    prompt: str = Field(description="As uploaded (the web page renders it as Markdown).")
+    prompt: str = Field(
+        description="As uploaded (the web page shows it in the experiment's render mode)."
+    )
     left: str
     right: str
     dimensions: list[str]

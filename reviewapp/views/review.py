@@ -24,7 +24,7 @@ from ..assignment import (
 )
 from ..judgments import Answer, SubmissionRefused, record_submission
 from ..models import Assignment, Experiment
-from ..rendering import render_markdown
+from ..rendering import render_markdown, render_text
 
 
 @login_required
@@ -115,10 +115,10 @@ def pair_context(
     context |= {
         "finished": False,
         "assignment_id": assignment.pk,
-        "prompt": render_markdown(pair.prompt),
-        "left": render_markdown(left),
+        "prompt": render_text(pair.prompt, experiment.render_mode),
+        "left": render_text(left, experiment.render_mode),
         "left_empty": not left.strip(),
-        "right": render_markdown(right),
+        "right": render_text(right, experiment.render_mode),
         "right_empty": not right.strip(),
         "submit_url": reverse("review-submit", args=url_args),
         "skip_url": reverse("review-skip", args=url_args),

@@ -23,6 +23,12 @@ class Command(BaseCommand):
         parser.add_argument("--no-ties", action="store_true")
         parser.add_argument("--require-rationale", action="store_true")
         parser.add_argument("--ask-strength", action="store_true")
+        parser.add_argument(
+            "--render-mode",
+            choices=Experiment.RenderMode.values,
+            default=Experiment.RenderMode.MARKDOWN,
+            help="How reviewers see prompts and outputs (default: %(default)s).",
+        )
         parser.add_argument("--seed", type=int, help="Random seed (default: random).")
         parser.add_argument("--open", action="store_true", help="Open it for review at once.")
         parser.add_argument("--reviewers", default="", help="Comma-separated usernames to invite.")
@@ -55,6 +61,7 @@ class Command(BaseCommand):
                 allow_ties=not opts["no_ties"],
                 require_rationale=opts["require_rationale"],
                 ask_strength=opts["ask_strength"],
+                render_mode=opts["render_mode"],
                 status=Experiment.Status.OPEN if opts["open"] else Experiment.Status.DRAFT,
                 **extra,
             )
