@@ -26,7 +26,7 @@ from ..pairs import (
     model_pairs,
     pair_judgments,
 )
-from ..rendering import render_markdown
+from ..rendering import render_text
 
 PAGE_SIZE = 50
 YES_NO = [("", "Any"), ("yes", "Yes"), ("no", "No")]
@@ -145,9 +145,10 @@ def pair_detail(request, slug, pair_id):
         "judgments": pair_judgments(pair),
         "dimensions": list(experiment.dimensions.order_by("position")),
         "editable": not has_judgments(pair),
-        "prompt_html": render_markdown(pair.prompt),
-        "output_a_html": render_markdown(pair.output_a),
-        "output_b_html": render_markdown(pair.output_b),
+        # As reviewers see them: the experiment's render mode.
+        "prompt_html": render_text(pair.prompt, experiment.render_mode),
+        "output_a_html": render_text(pair.output_a, experiment.render_mode),
+        "output_b_html": render_text(pair.output_b, experiment.render_mode),
         "edit_form": edit_form,
         "note_form": note_form,
     }
