@@ -34,6 +34,10 @@ POST_VIEWS = {
     "owner-invites": (("slug",), "owner"),
     "owner-invite-revoke": (("slug", "invite"), "owner"),
     "owner-exclude-reviewer": (("slug",), "owner"),
+    "owner-pair": (("slug", "pair"), "owner"),
+    "owner-reviewer-remove": (("slug", "membership"), "owner"),
+    "owner-clone": (("slug",), "owner"),
+    "owner-delete": (("slug",), "owner"),
     "invite-join": (("link",), None),
     "review-submit": (("review_key", "assignment"), "reviewer"),
     "review-skip": (("review_key", "assignment"), "reviewer"),
@@ -41,8 +45,12 @@ POST_VIEWS = {
 READ_ONLY = {
     "home", "healthz", "owner-experiments", "owner-experiment", "review-home", "review-pair",
     "results-page", "results-json", "export-judgments", "export-assignments", "results-csv",
+    "favicon", "owner-compare", "owner-pairs", "owner-disagreements", "export-disagreements",
+    "owner-preferences", "export-preferences", "owner-reviewer-dashboard",
 }  # fmt: skip
-SLUG_ONLY = READ_ONLY - {"home", "healthz", "owner-experiments", "review-home"}
+SLUG_ONLY = READ_ONLY - {
+    "home", "healthz", "owner-experiments", "review-home", "favicon", "owner-compare",
+}  # fmt: skip
 
 
 def app_url_names() -> set[str]:
@@ -76,6 +84,8 @@ def world(db):
         "invite": InviteLink.objects.create(experiment=experiment).pk,
         "link": InviteLink.objects.get(experiment=experiment).token,
         "token": token.pk,
+        "pair": "p00000",
+        "membership": experiment.memberships.get(user=reviewer).pk,
     }
 
 
