@@ -128,7 +128,8 @@ def compute_results(
     human_items = items if not include_automatic else outcome_counts_per_item(not_gold[is_human])
     is_judge = (not_gold["kind"] == Membership.Kind.AUTOMATIC).to_numpy()
     automatic = automatic_figures(not_gold[is_judge], human_items) if is_judge.any() else {}
-    tables = {name: cohen_tables(counted[counted["dimension"] == name]) for name in data.dimensions}
+    by_dimension = dict(iter(counted.groupby("dimension", observed=True)))
+    tables = {name: cohen_tables(on_dimension) for name, on_dimension in by_dimension.items()}
 
     reviewer_ids = set(figures) | set(seconds) | set(gold)
     reviewer_ids.update(r for by_reviewer in automatic.values() for r in by_reviewer)
@@ -139,12 +140,12 @@ def compute_results(
     result_dimensions = {}
     for position, name in enumerate(data.dimensions):
         dimension_pairs = pairs[name]
-        on_dimension = counted[counted["dimension"] == name]
+        on_dimension = by_dimension.get(name, counted[:0])
         patterns, multiplicity = item_patterns(
             items.loc[name] if name in items.index else items[:0]
         )
         agreement = agreement_figures(patterns, multiplicity, experiment.reviews_per_pair)
-        agreement.update(cohen_figures(tables[name], names))
+        agreement.update(cohen_figures(tables.get(name, {}), names))
         result_dimensions[name] = {
             "n_judgments": sum(c.n for c in dimension_pairs),
             "pairs": [pair_figures(c) for c in dimension_pairs],
