@@ -8,19 +8,14 @@ import numpy as np
 import pandas as pd
 
 from .. import stats
-from .frame import OUTCOMES
+from .frame import count_outcomes
 
 COHEN_MIN_SHARED_ITEMS = 10
 
 
 def outcome_counts_per_item(judgments: pd.DataFrame) -> pd.DataFrame:
     """Per (dimension, pair): how many judgments chose X, Y, tie (columns X, Y, tie)."""
-    return (
-        judgments.groupby(["dimension", "pair", "outcome"], observed=True)
-        .size()
-        .unstack("outcome", fill_value=0)
-        .reindex(columns=OUTCOMES.categories, fill_value=0)
-    )
+    return count_outcomes(judgments, ["dimension", "pair"])
 
 
 def item_patterns(items: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -57,18 +52,38 @@ def agreement_figures(
 
 def cohen_tables(judgments: pd.DataFrame) -> dict[tuple[int, int], np.ndarray]:
     """Per pair of reviewers (lower id first) who judged the same items of one dimension:
-    the 3 x 3 table of their outcomes on those items."""
+    the 3 x 3 table of their outcomes on those items.
+
+    Sorted by (pair, reviewer), the judgments of an item are consecutive rows, so each
+    pair of reviewers on an item is a row and the row `step` further down with the same
+    pair, for step = 1, 2, ... while there is one."""
     one = pd.DataFrame(
         {
             "pair": judgments["pair"].to_numpy(),
             "reviewer": judgments["reviewer"].to_numpy(),
             "outcome": judgments["outcome"].cat.codes.to_numpy(),
         }
-    )
-    both = one.merge(one, on="pair", suffixes=("_1", "_2"))
-    both = both[both["reviewer_1"] < both["reviewer_2"]]
-    counts = both.groupby(["reviewer_1", "reviewer_2", "outcome_1", "outcome_2"]).size()
+    ).sort_values(["pair", "reviewer"])
+    pair, reviewer, outcome = (one[column].to_numpy() for column in one.columns)
+    both = []
+    for step in range(1, len(one)):
+        same = pair[:-step] == pair[step:]
+        if not same.any():
+            break
+        both.append(
+            pd.DataFrame(
+                {
+                    "reviewer_1": reviewer[:-step][same],
+                    "reviewer_2": reviewer[step:][same],
+                    "outcome_1": outcome[:-step][same],
+                    "outcome_2": outcome[step:][same],
+                }
+            )
+        )
     tables: dict[tuple[int, int], np.ndarray] = {}
+    if not both:
+        return tables
+    counts = pd.concat(both).groupby(["reviewer_1", "reviewer_2", "outcome_1", "outcome_2"]).size()
     for (r1, r2, o1, o2), n in counts.items():
         tables.setdefault((int(r1), int(r2)), np.zeros((3, 3)))[o1, o2] += n
     return tables

@@ -210,6 +210,19 @@ def _gold_answers(frame: pd.DataFrame, experiment: Experiment) -> pd.Categorical
     return pd.Categorical.from_codes(codes, categories=categories)
 
 
+def count_outcomes(judgments: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """How many of `judgments` chose X, Y, tie (columns X, Y, tie) per group of `by`
+    (groups without judgments left out; in no particular order)."""
+    codes = judgments["outcome"].cat.codes.to_numpy()
+    counts = pd.DataFrame(
+        {
+            **{column: judgments[column].array for column in by},
+            **{name: codes == i for i, name in enumerate(OUTCOMES.categories)},
+        }
+    )
+    return counts.groupby(by, observed=True, sort=False).sum()
+
+
 def _memberships(experiment: Experiment) -> dict[int, tuple[str, bool]]:
     return {
         user: (kind, excluded)

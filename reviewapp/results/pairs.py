@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .. import stats
-from .frame import OUTCOMES
+from .frame import count_outcomes
 
 CONFIDENCE = 0.95
 POWER = 0.8
@@ -33,12 +33,7 @@ class PairCounts:
 def pair_counts(counted: pd.DataFrame, dimensions: list[str]) -> dict[str, list[PairCounts]]:
     """Per dimension (every one, in rubric order): the outcomes of each model pair,
     sorted by (X, Y) in code-point order."""
-    table = (
-        counted.groupby(["dimension", "model_x", "model_y", "outcome"], observed=True)
-        .size()
-        .unstack("outcome", fill_value=0)
-        .reindex(columns=OUTCOMES.categories, fill_value=0)
-    )
+    table = count_outcomes(counted, ["dimension", "model_x", "model_y"])
     result: dict[str, list[PairCounts]] = {name: [] for name in dimensions}
     for (dimension, x, y), (x_wins, y_wins, ties) in zip(
         table.index, table.to_numpy().tolist(), strict=True
