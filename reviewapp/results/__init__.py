@@ -12,12 +12,11 @@ Gold pairs (`Pair.is_gold`, attention checks) never count in the preference stat
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
 
 import pandas as pd
 from django.contrib.auth import get_user_model
 
-from .. import quality
 from ..models import Experiment, Membership
 from .agreement import (
     agreement_figures,
@@ -35,7 +34,14 @@ from .pairs import (
     pair_figures,
     position_bias_figures,
 )
-from .reviewers import automatic_figures, gold_scores, median_seconds, reviewer_figures
+from .reviewers import (
+    automatic_figures,
+    gold_scores,
+    median_seconds,
+    pooled_majority_agreement,
+    reviewer_figures,
+    reviewer_row,
+)
 from .tables import RESULT_TABLES, result_table
 from .verdict import format_p, headline_pair, strength_word, verdict
 
@@ -48,53 +54,27 @@ __all__ = [
 _pair_figures = pair_figures
 
 
-def _none_if_nan(value):
-    if value is None:
-        return None
-    value = float(value)
-    return None if math.isnan(value) or math.isinf(value) else value
-
-
-def _counted(data: ResultsData, include_automatic: bool) -> pd.Series:
+def _counted(judgments: pd.DataFrame, include_automatic: bool) -> pd.Series:
     """Per judgment: does it count in the preference and agreement statistics?"""
-    judgments = data.judgments
     automatic = judgments["kind"] == Membership.Kind.AUTOMATIC
     return ~judgments["reviewer_excluded"] & (include_automatic | ~automatic)
 
 
-def _reviewer_row(reviewer_id, figures, memberships, left_out, seconds, gold, names, data, pooled):
-    kind, excluded = memberships.get(reviewer_id, (Membership.Kind.HUMAN, False))
-    f = figures.get(reviewer_id) or {
-        "n": 0, "decided": 0, "left": 0, "majority_items": 0, "majority_agreed": 0,
-    }  # fmt: skip
-    left_share = f["left"] / f["decided"] if f["decided"] else None
-    median = _none_if_nan(seconds.get(reviewer_id))
+def _left_out(data: ResultsData, include_automatic: bool) -> set[int]:
     return {
-        "reviewer": names.get(reviewer_id, str(reviewer_id)),
-        "kind": kind,
-        "excluded": excluded,
-        "counted": reviewer_id not in left_out,
-        "n": f["n"],
-        "decided": f["decided"],
-        "left_share": left_share,
-        "median_seconds": median,
-        "majority_items": f["majority_items"],
-        "majority_agreement": (
-            f["majority_agreed"] / f["majority_items"] if f["majority_items"] else None
-        ),
-        "gold_pairs": gold[reviewer_id].pairs if reviewer_id in gold else 0,
-        "gold_accuracy": gold[reviewer_id].accuracy if reviewer_id in gold else None,
-        "flags": quality.reviewer_flags(
-            decided=f["decided"],
-            left_share=left_share,
-            median_seconds=median,
-            too_fast_seconds=data.experiment.too_fast_seconds,
-            gold=gold.get(reviewer_id),
-            majority_items=f["majority_items"],
-            majority_agreed=f["majority_agreed"],
-            pooled_majority_agreement=pooled,
-        ),
+        user
+        for user, (kind, excluded) in data.memberships.items()
+        if excluded or (kind == Membership.Kind.AUTOMATIC and not include_automatic)
     }
+
+
+@dataclass
+class _ReviewerContext:
+    memberships: dict
+    names: dict[int, str]
+    left_out: set[int]
+    too_fast_seconds: float
+    pooled: float | None
 
 
 def compute_results(
@@ -107,70 +87,56 @@ def compute_results(
     """
     data = read_results_data(experiment)
     judgments, memberships = data.judgments, data.memberships
+    # Gold pairs (attention checks) count only in the gold accuracy.
     not_gold = judgments[~judgments["is_gold"]]
-    counted_mask = _counted(data, include_automatic)[~judgments["is_gold"]]
-    counted = not_gold[counted_mask]
-    left_out = {
-        user
-        for user, (kind, excluded) in memberships.items()
-        if excluded or (kind == Membership.Kind.AUTOMATIC and not include_automatic)
-    }
+    is_counted = _counted(not_gold, include_automatic)
+    counted = not_gold[is_counted]
+    left_out = _left_out(data, include_automatic)
+    by_dimension = dict(iter(counted.groupby("dimension", observed=True)))
     items = outcome_counts_per_item(counted)
     pairs = pair_counts(counted, data.dimensions)
     first = data.dimensions[0] if data.dimensions else None
     on_first = not_gold["dimension"] == first
-    figures = reviewer_figures(not_gold[on_first], items, counted_mask[on_first])
-    figures = {int(r): row for r, row in figures.to_dict("index").items()}
+    figures = reviewer_figures(not_gold[on_first], items, is_counted[on_first])
     seconds = median_seconds(data.assignments)
     gold = gold_scores(judgments)
-    # Compared with the counted humans whatever the statistics include.
-    is_human = ~not_gold["reviewer_excluded"] & (not_gold["kind"] == Membership.Kind.HUMAN)
-    human_items = items if not include_automatic else outcome_counts_per_item(not_gold[is_human])
-    is_judge = (not_gold["kind"] == Membership.Kind.AUTOMATIC).to_numpy()
+    cohen = {name: cohen_tables(on_dimension) for name, on_dimension in by_dimension.items()}
+    # Automatic judges are compared with the counted humans, whatever the statistics count.
+    is_human = _counted(not_gold, include_automatic=False)
+    human_items = outcome_counts_per_item(not_gold[is_human]) if include_automatic else items
+    is_judge = not_gold["kind"] == Membership.Kind.AUTOMATIC
     automatic = automatic_figures(not_gold[is_judge], human_items) if is_judge.any() else {}
-    by_dimension = dict(iter(counted.groupby("dimension", observed=True)))
-    tables = {name: cohen_tables(on_dimension) for name, on_dimension in by_dimension.items()}
 
     reviewer_ids = set(figures) | set(seconds) | set(gold)
     reviewer_ids.update(r for by_reviewer in automatic.values() for r in by_reviewer)
-    reviewer_ids.update(r for by_pair in tables.values() for pair in by_pair for r in pair)
+    reviewer_ids.update(r for tables in cohen.values() for duo in tables for r in duo)
     User = get_user_model()
     names = dict(User.objects.filter(pk__in=reviewer_ids).values_list("pk", User.USERNAME_FIELD))
 
-    result_dimensions = {}
+    dimensions = {}
     for position, name in enumerate(data.dimensions):
-        dimension_pairs = pairs[name]
         on_dimension = by_dimension.get(name, counted[:0])
-        patterns, multiplicity = item_patterns(
-            items.loc[name] if name in items.index else items[:0]
-        )
-        agreement = agreement_figures(patterns, multiplicity, experiment.reviews_per_pair)
-        agreement.update(cohen_figures(tables.get(name, {}), names))
-        result_dimensions[name] = {
-            "n_judgments": sum(c.n for c in dimension_pairs),
-            "pairs": [pair_figures(c) for c in dimension_pairs],
-            "models": model_figures(dimension_pairs, [experiment.seed, position], n_resamples),
+        patterns = item_patterns(items.loc[name] if name in items.index else items[:0])
+        agreement = agreement_figures(*patterns, experiment.reviews_per_pair)
+        agreement.update(cohen_figures(cohen.get(name, {}), names))
+        dimensions[name] = {
+            "n_judgments": len(on_dimension),
+            "pairs": [pair_figures(c) for c in pairs[name]],
+            "models": model_figures(pairs[name], [experiment.seed, position], n_resamples),
             "agreement": agreement,
             "position_bias": position_bias_figures(on_dimension["chose_left"]),
             "automatic_reviewers": [
-                {
-                    "reviewer": names.get(reviewer_id, str(reviewer_id)),
-                    "excluded": memberships[reviewer_id][1],
-                    **figures_,
-                }
-                for reviewer_id, figures_ in sorted(
+                {"reviewer": names.get(r, str(r)), "excluded": memberships[r][1], **f}
+                for r, f in sorted(
                     automatic.get(name, {}).items(), key=lambda item: names.get(item[0], "")
                 )
             ],
         }
 
-    majority = [
-        (f["majority_agreed"], f["majority_items"]) for r, f in figures.items() if r not in left_out
-    ]
-    majority_items = sum(items_ for _, items_ in majority)
-    pooled = sum(agreed for agreed, _ in majority) / majority_items if majority_items else None
+    pooled = pooled_majority_agreement(figures, left_out)
+    context = _ReviewerContext(memberships, names, left_out, experiment.too_fast_seconds, pooled)
     reviewers = [
-        _reviewer_row(r, figures, memberships, left_out, seconds, gold, names, data, pooled)
+        reviewer_row(r, figures=figures, seconds=seconds, gold=gold, context=context)
         for r in sorted(reviewer_ids, key=lambda r: names.get(r, ""))
     ]
     results = {
@@ -184,7 +150,7 @@ def compute_results(
         "excluded_reviewers": sorted(
             names.get(r, str(r)) for r, (_, excluded) in memberships.items() if excluded
         ),
-        "dimensions": result_dimensions,
+        "dimensions": dimensions,
         "reviewers": reviewers,
         "reviewers_pooled_majority_agreement": pooled,
         "too_fast_seconds": experiment.too_fast_seconds,
@@ -195,6 +161,6 @@ def compute_results(
 
 def outcome_counts(experiment: Experiment) -> dict[str, list[PairCounts]]:
     """Per dimension (in rubric order), win/tie/loss per model pair of the counted reviewers."""
-    data = read_results_data(experiment)
-    counted = data.judgments[_counted(data, include_automatic=False) & ~data.judgments["is_gold"]]
-    return pair_counts(counted, data.dimensions)
+    judgments = read_results_data(experiment).judgments
+    counted = judgments[_counted(judgments, include_automatic=False) & ~judgments["is_gold"]]
+    return pair_counts(counted, list(judgments["dimension"].cat.categories))

@@ -4,10 +4,13 @@ compared with the human majority of each item."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
-from .. import stats
+from .. import quality, stats
+from ..models import Membership
 from ..quality import GoldScore
 from .agreement import COHEN_MIN_SHARED_ITEMS
 from .pairs import position_bias_figures
@@ -35,7 +38,9 @@ def _others_on_item(rows: pd.DataFrame, items: pd.DataFrame, own_counted: np.nda
     return others
 
 
-def reviewer_figures(first: pd.DataFrame, items: pd.DataFrame, counted: pd.Series) -> pd.DataFrame:
+def reviewer_figures(
+    first: pd.DataFrame, items: pd.DataFrame, counted: pd.Series
+) -> dict[int, dict]:
     """Per reviewer with judgments in `first` (one dimension, any reviewer, gold pairs
     left out): n, decided (not a tie, side known), left, majority_items, majority_agreed.
 
@@ -54,7 +59,8 @@ def reviewer_figures(first: pd.DataFrame, items: pd.DataFrame, counted: pd.Serie
             "majority_agreed": (majority >= 0) & (majority == own),
         }
     )
-    return per_row.groupby("reviewer").sum()
+    sums = per_row.groupby("reviewer").sum()
+    return {int(r): row for r, row in sums.to_dict("index").items()}
 
 
 def median_seconds(assignments: pd.DataFrame) -> dict[int, float]:
@@ -115,3 +121,51 @@ def automatic_figures(judges: pd.DataFrame, items: pd.DataFrame) -> dict[str, di
             "position_bias": position_bias_figures(judges["chose_left"].iloc[at]),
         }
     return result
+
+
+def pooled_majority_agreement(figures: dict[int, dict], left_out: set[int]) -> float | None:
+    """How often the counted reviewers chose the majority of the others, all together."""
+    counted = [f for r, f in figures.items() if r not in left_out]
+    items = sum(f["majority_items"] for f in counted)
+    return sum(f["majority_agreed"] for f in counted) / items if items else None
+
+
+def _none_if_nan(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) or math.isinf(value) else float(value)
+
+
+def reviewer_row(reviewer_id: int, *, figures: dict, seconds: dict, gold: dict, context) -> dict:
+    """The reviewers table's row of one reviewer (every reviewer with a submitted
+    assignment; one without a judgment on the first dimension gets zeros)."""
+    kind, excluded = context.memberships.get(reviewer_id, (Membership.Kind.HUMAN, False))
+    f = figures.get(reviewer_id) or {
+        "n": 0, "decided": 0, "left": 0, "majority_items": 0, "majority_agreed": 0,
+    }  # fmt: skip
+    left_share = f["left"] / f["decided"] if f["decided"] else None
+    median = _none_if_nan(seconds.get(reviewer_id))
+    return {
+        "reviewer": context.names.get(reviewer_id, str(reviewer_id)),
+        "kind": kind,
+        "excluded": excluded,
+        "counted": reviewer_id not in context.left_out,
+        "n": f["n"],
+        "decided": f["decided"],
+        "left_share": left_share,
+        "median_seconds": median,
+        "majority_items": f["majority_items"],
+        "majority_agreement": (
+            f["majority_agreed"] / f["majority_items"] if f["majority_items"] else None
+        ),
+        "gold_pairs": gold[reviewer_id].pairs if reviewer_id in gold else 0,
+        "gold_accuracy": gold[reviewer_id].accuracy if reviewer_id in gold else None,
+        "flags": quality.reviewer_flags(
+            decided=f["decided"],
+            left_share=left_share,
+            median_seconds=median,
+            too_fast_seconds=context.too_fast_seconds,
+            gold=gold.get(reviewer_id),
+            majority_items=f["majority_items"],
+            majority_agreed=f["majority_agreed"],
+            pooled_majority_agreement=context.pooled,
+        ),
+    }
