@@ -261,7 +261,7 @@ def read_results_data(experiment: Experiment) -> ResultsData:
     frame = _extend(judgments, "assignment", assignments)
     ids, names = [pk for pk, _ in dimensions], [name for _, name in dimensions]
     frame["dimension"] = pd.Categorical.from_codes(
-        pd.Index(ids).get_indexer(frame["dimension_id"]), categories=names
+        pd.Index(ids).get_indexer(frame.pop("dimension_id")), categories=names
     )
     frame["outcome"] = _outcome(frame)
     frame["chose_left"] = _chose_left(frame)
