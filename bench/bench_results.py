@@ -245,7 +245,7 @@ def measure(size: int, repeat: int, profile: bool) -> dict:
         finally:
             query_times.append((time.perf_counter() - started, " ".join(sql.split())[:90]))
 
-    # The first call is cold: nothing memoised in this process (see results.py).
+    # The first call is cold: nothing memoised in this process (see results/pairs.py).
     for _ in range(repeat + 1):
         query_times.clear()
         started = time.perf_counter()

@@ -4,11 +4,9 @@ The thresholds are the documented ones (README, "Running a crowd study"); the te
 reviewer who deserves each flag and a careful one who deserves none.
 """
 
-from collections import defaultdict
 from dataclasses import dataclass
 
 from . import stats
-from .models import Assignment, Judgment
 
 POSITION_BIAS_MIN_DECIDED = 20
 POSITION_BIAS_P = 0.01
@@ -28,29 +26,6 @@ class GoldScore:
     @property
     def accuracy(self) -> float | None:
         return self.correct / self.judged if self.judged else None
-
-
-def gold_scores(experiment) -> dict[int, GoldScore]:
-    """Per reviewer id: how their judgments on gold pairs match the expected answers.
-
-    One query; the rows are judgments on gold pairs only (attention checks are few)."""
-    rows = Judgment.objects.filter(
-        assignment__experiment=experiment,
-        assignment__status=Assignment.Status.SUBMITTED,
-        assignment__pair__is_gold=True,
-    ).values_list(
-        "assignment__reviewer_id", "assignment__pair_id", "dimension__name", "choice",
-        "assignment__pair__gold",
-    )  # fmt: skip
-    correct, judged, pairs = defaultdict(int), defaultdict(int), defaultdict(set)
-    for reviewer_id, pair_id, dimension, choice, gold in rows:
-        expected = (gold or {}).get(dimension)
-        if expected is None:
-            continue
-        judged[reviewer_id] += 1
-        correct[reviewer_id] += choice == expected
-        pairs[reviewer_id].add(pair_id)
-    return {r: GoldScore(correct[r], judged[r], len(pairs[r])) for r in judged}
 
 
 def reviewer_flags(

@@ -13,7 +13,7 @@ from ..access import get_experiment_for_owner
 from ..exports import stream_csv
 from ..models import Membership
 from ..plots import forest_plot, ratings_plot
-from ..results import compute_results, format_p, result_table, strength_word
+from ..results import RESULT_TABLES, compute_results, format_p, result_table, strength_word
 from .exports import csv_download
 
 
@@ -190,9 +190,6 @@ def reviewer_exclusion(request, slug):
     ):
         return redirect(target)
     return redirect("owner-experiment", experiment.slug)
-
-
-RESULT_TABLES = ("pairs", "models", "agreement", "reviewers")
 
 
 @login_required

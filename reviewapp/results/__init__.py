@@ -1,0 +1,174 @@
+"""The results of an experiment: one read of its judgments into a frame (frame.py), then
+one small function per family of figures (pairs.py, agreement.py, reviewers.py), feeding
+the pure statistics in stats.py. `compute_results` only assembles them into one plain
+dict (the JSON of results.json, the API, the results page and the `results` command);
+the definitions are in the README ("Results").
+
+Which judgments count: those of submitted assignments whose reviewer is not excluded
+(`Membership.excluded`) and, unless asked, not an automatic judge (`Membership.kind`).
+A reviewer without a membership row (removed from the experiment) counts as a human.
+Gold pairs (`Pair.is_gold`, attention checks) never count in the preference statistics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from django.contrib.auth import get_user_model
+
+from ..models import Experiment, Membership
+from .agreement import (
+    agreement_figures,
+    cohen_figures,
+    cohen_tables,
+    item_patterns,
+    outcome_counts_per_item,
+)
+from .frame import ResultsData, orient, read_results_data
+from .pairs import (
+    CONFIDENCE,
+    PairCounts,
+    model_figures,
+    pair_counts,
+    pair_figures,
+    position_bias_figures,
+)
+from .reviewers import (
+    automatic_figures,
+    gold_scores,
+    median_seconds,
+    pooled_majority_agreement,
+    reviewer_figures,
+    reviewer_row,
+)
+from .tables import RESULT_TABLES, result_table
+from .verdict import format_p, headline_pair, strength_word, verdict
+
+__all__ = [
+    "RESULT_TABLES", "PairCounts", "compute_results", "format_p", "headline_pair", "orient",
+    "outcome_counts", "result_table", "strength_word", "verdict",
+]  # fmt: skip
+
+# The name tests/test_results.py builds pair figures with.
+_pair_figures = pair_figures
+
+
+def _counted(judgments: pd.DataFrame, include_automatic: bool) -> pd.Series:
+    """Per judgment: does it count in the preference and agreement statistics?"""
+    automatic = judgments["kind"] == Membership.Kind.AUTOMATIC
+    return ~judgments["reviewer_excluded"] & (include_automatic | ~automatic)
+
+
+def _left_out(data: ResultsData, include_automatic: bool) -> set[int]:
+    return {
+        user
+        for user, (kind, excluded) in data.memberships.items()
+        if excluded or (kind == Membership.Kind.AUTOMATIC and not include_automatic)
+    }
+
+
+# The columns the preference, agreement and reviewer figures read: a new figure adds its
+# column here. The subsets below copy only these (a million judgments: 25 MB a copy).
+FIGURE_COLUMNS = [
+    "pair", "reviewer", "dimension", "outcome", "chose_left", "model_x", "model_y", "kind",
+    "reviewer_excluded",
+]  # fmt: skip
+
+
+@dataclass
+class _ReviewerContext:
+    memberships: dict
+    names: dict[int, str]
+    left_out: set[int]
+    too_fast_seconds: float
+    pooled: float | None
+
+
+def compute_results(
+    experiment: Experiment, *, n_resamples: int = 1000, include_automatic: bool = False
+) -> dict:
+    """All figures of an experiment as a plain, JSON-ready dict (None, never NaN).
+
+    Six queries whatever the size, seven with gold pairs (a test caps them). `n_resamples=0`
+    skips the bootstrap (ratings without intervals). Agreement categories: X won, Y won, tie.
+    """
+    data = read_results_data(experiment)
+    judgments, memberships = data.judgments, data.memberships
+    # Gold pairs (attention checks) count only in the gold accuracy.
+    not_gold = judgments.loc[~judgments["is_gold"], FIGURE_COLUMNS]
+    is_counted = _counted(not_gold, include_automatic)
+    counted = not_gold[is_counted]
+    left_out = _left_out(data, include_automatic)
+    by_dimension = dict(iter(counted.groupby("dimension", observed=True)))
+    items = outcome_counts_per_item(counted)
+    pairs = pair_counts(counted, data.dimensions)
+    first = data.dimensions[0] if data.dimensions else None
+    on_first = not_gold["dimension"] == first
+    figures = reviewer_figures(not_gold[on_first], items, is_counted[on_first])
+    seconds = median_seconds(data.assignments)
+    gold = gold_scores(judgments)
+    cohen = {name: cohen_tables(on_dimension) for name, on_dimension in by_dimension.items()}
+    # Automatic judges are compared with the counted humans, whatever the statistics count.
+    is_human = _counted(not_gold, include_automatic=False)
+    human_items = outcome_counts_per_item(not_gold[is_human]) if include_automatic else items
+    is_judge = not_gold["kind"] == Membership.Kind.AUTOMATIC
+    automatic = automatic_figures(not_gold[is_judge], human_items) if is_judge.any() else {}
+
+    reviewer_ids = set(figures) | set(seconds) | set(gold)
+    reviewer_ids.update(r for by_reviewer in automatic.values() for r in by_reviewer)
+    reviewer_ids.update(r for tables in cohen.values() for duo in tables for r in duo)
+    User = get_user_model()
+    names = dict(User.objects.filter(pk__in=reviewer_ids).values_list("pk", User.USERNAME_FIELD))
+
+    dimensions = {}
+    for position, name in enumerate(data.dimensions):
+        on_dimension = by_dimension.get(name, counted[:0])
+        patterns = item_patterns(items.loc[name] if name in items.index else items[:0])
+        agreement = agreement_figures(*patterns, experiment.reviews_per_pair)
+        agreement.update(cohen_figures(cohen.get(name, {}), names))
+        dimensions[name] = {
+            "n_judgments": len(on_dimension),
+            "pairs": [pair_figures(c) for c in pairs[name]],
+            "models": model_figures(pairs[name], [experiment.seed, position], n_resamples),
+            "agreement": agreement,
+            "position_bias": position_bias_figures(on_dimension["chose_left"]),
+            "automatic_reviewers": [
+                {"reviewer": names.get(r, str(r)), "excluded": memberships[r][1], **f}
+                for r, f in sorted(
+                    automatic.get(name, {}).items(), key=lambda item: names.get(item[0], "")
+                )
+            ],
+        }
+
+    pooled = pooled_majority_agreement(figures, left_out)
+    context = _ReviewerContext(memberships, names, left_out, experiment.too_fast_seconds, pooled)
+    reviewers = [
+        reviewer_row(r, figures=figures, seconds=seconds, gold=gold, context=context)
+        for r in sorted(reviewer_ids, key=lambda r: names.get(r, ""))
+    ]
+    results = {
+        "experiment": experiment.slug,
+        "baseline_model": experiment.baseline_model or None,
+        "reviews_per_pair": experiment.reviews_per_pair,
+        "include_automatic": include_automatic,
+        "n_resamples": n_resamples,
+        "confidence": CONFIDENCE,
+        "first_dimension": first,
+        "excluded_reviewers": sorted(
+            names.get(r, str(r)) for r, (_, excluded) in memberships.items() if excluded
+        ),
+        "dimensions": dimensions,
+        "reviewers": reviewers,
+        "reviewers_pooled_majority_agreement": pooled,
+        "too_fast_seconds": experiment.too_fast_seconds,
+    }
+    results["verdict"] = verdict(results)
+    return results
+
+
+def outcome_counts(experiment: Experiment) -> dict[str, list[PairCounts]]:
+    """Per dimension (in rubric order), win/tie/loss per model pair of the counted reviewers."""
+    judgments = read_results_data(experiment).judgments
+    counted = judgments[_counted(judgments, include_automatic=False) & ~judgments["is_gold"]]
+    return pair_counts(counted, list(judgments["dimension"].cat.categories))

@@ -1,0 +1,269 @@
+"""The one read of an experiment's judgments: a narrow pandas frame, one row per judgment.
+
+Three plain ORM reads give it, joined in pandas on ids: the submitted assignments, the
+pairs they are on, then the judgments on the experiment's dimensions (in chunks). Reading
+the assignments first means every assignment read has all its judgments (a submission
+writes them in the same transaction); judgments submitted in between, whose assignment
+was not read, are left out. Columns are categorical or fixed-width (a million judgments
+take about 60 MB), and what is the same for every judgment of a pair or an assignment is
+read once per pair or assignment.
+
+A new column is one line in PAIR_COLUMNS, ASSIGNMENT_COLUMNS or JUDGMENT_COLUMNS, e.g.
+`"submitted_at": ("submitted_at", "datetime64[us, UTC]")` for assignments, or for pairs
+`"prompt_id": (KeyTextTransform("prompt_id", "metadata"), "category")` or
+`"length_a": (Length("output_a"), "int64")`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import islice
+from operator import itemgetter
+
+import numpy as np
+import pandas as pd
+from django.db import transaction
+from django.db.models import DurationField, ExpressionWrapper, F
+
+from ..models import Assignment, Dimension, Experiment, Judgment, Membership, Pair
+
+CHOICES = pd.CategoricalDtype(list(Judgment.Choice.values))  # A, B, tie: content terms
+OUTCOMES = pd.CategoricalDtype(["X", "Y", "tie"])  # the same choice oriented X vs Y
+STRENGTHS = pd.CategoricalDtype(list(Judgment.Strength.values))
+KINDS = pd.CategoricalDtype(list(Membership.Kind.values))
+
+SECONDS_ON_PAIR = ExpressionWrapper(F("submitted_at") - F("shown_at"), output_field=DurationField())
+
+
+def _seconds(durations: list) -> np.ndarray:
+    return np.fromiter(
+        (np.nan if d is None else d.total_seconds() for d in durations), float, len(durations)
+    )
+
+
+# Frame column: (ORM path or expression, dtype or converter). Read once per pair...
+PAIR_COLUMNS = {
+    "pair": ("id", "int64"),
+    "model_a": ("model_a", "category"),
+    "model_b": ("model_b", "category"),
+    "is_gold": ("is_gold", "bool"),
+    "pair_excluded": ("excluded", "bool"),
+}
+# ... once per submitted assignment ...
+ASSIGNMENT_COLUMNS = {
+    "assignment": ("id", "int64"),
+    "pair": ("pair_id", "int64"),
+    "reviewer": ("reviewer_id", "int64"),
+    "left_is_a": ("left_is_a", "boolean"),  # the side shown; <NA>: unknown (imported)
+    "seconds": (SECONDS_ON_PAIR, _seconds),
+}
+# ... and once per judgment.
+JUDGMENT_COLUMNS = {
+    "assignment": ("assignment_id", "int64"),
+    "dimension_id": ("dimension_id", "int64"),
+    "choice": ("choice", CHOICES),
+    "strength": ("strength", STRENGTHS),
+}
+# Judgments are read this many at a time (a server-side cursor on PostgreSQL), so the
+# Python tuples of one chunk, not of all judgments, are alive at once.
+CHUNK = 100_000
+
+
+@dataclass
+class ResultsData:
+    """What the figures are computed from.
+
+    `judgments`: one row per judgment of a submitted assignment: the PAIR_COLUMNS,
+    ASSIGNMENT_COLUMNS and JUDGMENT_COLUMNS, plus `dimension` (its name; categories in
+    rubric order), `model_x` / `model_y` / `x_is_a` / `outcome` (the comparison oriented
+    X vs Y, see `orient`), `chose_left` (<NA>: a tie or an unknown side), `kind` and
+    `reviewer_excluded` (the reviewer's membership; none: a counted human) and
+    `gold_answer` (the expected choice on gold pairs, else missing).
+    `assignments`: one row per submitted assignment, judged or not (the same columns
+    but the judgments').
+    `memberships`: {user id: (kind, excluded)}."""
+
+    experiment: Experiment
+    dimensions: list[str]
+    judgments: pd.DataFrame
+    assignments: pd.DataFrame
+    memberships: dict[int, tuple[str, bool]]
+
+
+def orient(model_a: str, model_b: str, baseline: str) -> tuple[str, str]:
+    """X vs Y: Y is the baseline when it is one of the two, else X < Y alphabetically
+    (Python's code-point order, never the database collation)."""
+    if baseline and baseline in (model_a, model_b):
+        other = model_b if model_a == baseline else model_a
+        return other, baseline
+    return (model_a, model_b) if model_a < model_b else (model_b, model_a)
+
+
+_BOOLEAN_CODES = {True: 1, False: 0, None: -1}
+
+
+def _column(values: list, dtype):
+    """One column of a chunk as a numpy or pandas array, without pandas guessing the type
+    value by value."""
+    if callable(dtype):
+        return dtype(values)
+    if isinstance(dtype, pd.CategoricalDtype):
+        codes = {value: code for code, value in enumerate(dtype.categories)}
+        return pd.Categorical.from_codes(
+            np.fromiter(map(codes.__getitem__, values), np.int8, len(values)), dtype=dtype
+        )
+    if dtype == "category":
+        codes, categories = pd.factorize(np.array(values, dtype=object))
+        return pd.Categorical.from_codes(codes, categories=categories)
+    if dtype == "boolean":
+        codes = np.fromiter(map(_BOOLEAN_CODES.__getitem__, values), np.int8, len(values))
+        return pd.arrays.BooleanArray(codes == 1, codes < 0)
+    return np.fromiter(values, dtype, len(values))
+
+
+def _to_frame(rows: list[tuple], columns: dict) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            name: _column(list(map(itemgetter(i), rows)), dtype)
+            for i, (name, (_, dtype)) in enumerate(columns.items())
+        }
+    )
+
+
+def _read(queryset, columns: dict, chunk: int | None = None) -> pd.DataFrame:
+    rows = queryset.order_by().values_list(*(path for path, _ in columns.values()))
+    if chunk is None:
+        return _to_frame(list(rows), columns)
+    iterator = rows.iterator(chunk_size=chunk)
+    parts = [_to_frame(part, columns) for part in iter(lambda: list(islice(iterator, chunk)), [])]
+    return pd.concat(parts, ignore_index=True) if parts else _to_frame([], columns)
+
+
+def _extend(rows: pd.DataFrame, key: str, other: pd.DataFrame) -> pd.DataFrame:
+    """`rows` with the other columns of `other`'s row whose `key` matches; rows without
+    one are left out."""
+    at = pd.Index(other[key]).get_indexer(rows[key])
+    found = at >= 0
+    return pd.concat(
+        [
+            rows[found].reset_index(drop=True),
+            other.drop(columns=key).take(at[found]).reset_index(drop=True),
+        ],
+        axis=1,
+    )
+
+
+def _orient_models(pairs: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    """model_x, model_y and x_is_a of each pair (see `orient`)."""
+    combos = pairs[["model_a", "model_b"]].drop_duplicates()
+    oriented = [orient(a, b, baseline) for a, b in combos.itertuples(index=False)]
+    x_is_a = [x == a for (x, _), a in zip(oriented, combos["model_a"], strict=True)]
+    models = sorted({m for pair in oriented for m in pair})
+    combos = combos.assign(
+        model_x=pd.Categorical([x for x, _ in oriented], categories=models),
+        model_y=pd.Categorical([y for _, y in oriented], categories=models),
+        x_is_a=np.array(x_is_a, dtype=bool),
+    )
+    return pairs.merge(combos, how="left", on=["model_a", "model_b"])
+
+
+def _outcome(frame: pd.DataFrame) -> pd.Categorical:
+    """Each choice oriented X vs Y: A is X's output unless model_x is model B."""
+    choice = frame["choice"].cat.codes.to_numpy()
+    flip = ~frame["x_is_a"].to_numpy()
+    outcome = np.where((choice < 2) & flip, 1 - choice, choice)
+    return pd.Categorical.from_codes(outcome, dtype=OUTCOMES)
+
+
+def _chose_left(frame: pd.DataFrame) -> pd.arrays.BooleanArray:
+    """Whether the reviewer chose the output shown on the left; <NA> for a tie or an
+    unknown side."""
+    chose_a = (frame["choice"] == "A").to_numpy()
+    left_is_a = frame["left_is_a"].array
+    unknown = left_is_a.isna() | (frame["choice"] == "tie").to_numpy()
+    return pd.arrays.BooleanArray(
+        chose_a == left_is_a.to_numpy(dtype=bool, na_value=False), unknown
+    )
+
+
+def _gold_answers(frame: pd.DataFrame, experiment: Experiment) -> pd.Categorical:
+    """The expected choice of each judgment on a gold pair, else missing (1 query when
+    there are gold pairs)."""
+    rows = np.flatnonzero(frame["is_gold"].to_numpy())
+    expected_by_pair = {}
+    if len(rows):
+        expected_by_pair = dict(
+            Pair.objects.filter(experiment=experiment, is_gold=True).values_list("id", "gold")
+        )
+    expected = [
+        (expected_by_pair.get(pair) or {}).get(dimension)
+        for pair, dimension in zip(
+            frame["pair"].to_numpy()[rows], frame["dimension"].to_numpy()[rows], strict=True
+        )
+    ]
+    # Uploads store A, B or tie; anything else stays itself (and never matches a choice).
+    other = sorted({str(e) for e in expected if e is not None} - set(CHOICES.categories))
+    categories = [*CHOICES.categories, *other]
+    index = {value: code for code, value in enumerate(categories)}
+    codes = np.full(len(frame), -1, dtype=np.int16)
+    codes[rows] = [-1 if e is None else index[str(e)] for e in expected]
+    return pd.Categorical.from_codes(codes, categories=categories)
+
+
+def count_outcomes(judgments: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """How many of `judgments` chose X, Y, tie (columns X, Y, tie) per group of `by`
+    (groups without judgments left out; in no particular order)."""
+    codes = judgments["outcome"].cat.codes.to_numpy()
+    counts = pd.DataFrame(
+        {
+            **{column: judgments[column].array for column in by},
+            **{name: codes == i for i, name in enumerate(OUTCOMES.categories)},
+        }
+    )
+    return counts.groupby(by, observed=True, sort=False).sum()
+
+
+def _memberships(experiment: Experiment) -> dict[int, tuple[str, bool]]:
+    return {
+        user: (kind, excluded)
+        for user, kind, excluded in Membership.objects.filter(experiment=experiment).values_list(
+            "user_id", "kind", "excluded"
+        )
+    }
+
+
+def read_results_data(experiment: Experiment) -> ResultsData:
+    """The experiment's submitted judgments as one frame (6 queries, 7 with gold pairs)."""
+    dimensions = list(
+        Dimension.objects.filter(experiment=experiment)
+        .order_by("position")
+        .values_list("id", "name")
+    )
+    memberships = _memberships(experiment)
+    submitted = Assignment.objects.filter(experiment=experiment, status=Assignment.Status.SUBMITTED)
+    # One transaction: PostgreSQL's server-side cursor then needs no WITH HOLD copy.
+    with transaction.atomic(savepoint=False):
+        assignments = _read(submitted, ASSIGNMENT_COLUMNS)
+        pairs = _read(Pair.objects.filter(pk__in=submitted.values("pair_id")), PAIR_COLUMNS)
+        judgments = _read(
+            Judgment.objects.filter(dimension_id__in=[pk for pk, _ in dimensions]),
+            JUDGMENT_COLUMNS,
+            chunk=CHUNK,
+        )
+    assignments = _extend(assignments, "pair", _orient_models(pairs, experiment.baseline_model))
+    kind = {user: k for user, (k, _) in memberships.items()}
+    kinds = assignments["reviewer"].map(kind).fillna(Membership.Kind.HUMAN)
+    assignments["kind"] = pd.Categorical(kinds, dtype=KINDS)
+    excluded = {user: e for user, (_, e) in memberships.items()}
+    assignments["reviewer_excluded"] = assignments["reviewer"].map(excluded).fillna(False)
+    assignments["reviewer_excluded"] = assignments["reviewer_excluded"].astype(bool)
+
+    frame = _extend(judgments, "assignment", assignments)
+    ids, names = [pk for pk, _ in dimensions], [name for _, name in dimensions]
+    frame["dimension"] = pd.Categorical.from_codes(
+        pd.Index(ids).get_indexer(frame.pop("dimension_id")), categories=names
+    )
+    frame["outcome"] = _outcome(frame)
+    frame["chose_left"] = _chose_left(frame)
+    frame["gold_answer"] = _gold_answers(frame, experiment)
+    return ResultsData(experiment, names, frame, assignments, memberships)
