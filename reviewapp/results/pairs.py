@@ -46,7 +46,7 @@ def pair_counts(counted: pd.DataFrame, dimensions: list[str]) -> dict[str, list[
 
 @functools.lru_cache(maxsize=8192)
 def _min_detectable_win_rate(decided: int) -> float | None:
-    # Pure and slow-ish (exact binomial power by bisection, ~10 ms at n = 5,000): memoised,
+    # Pure and slow-ish (exact binomial power by bisection): memoised,
     # so reloading a page or a dimension with the same n does not pay again.
     return stats.min_detectable_win_rate(decided, POWER, 0.05)
 
