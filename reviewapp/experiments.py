@@ -138,7 +138,13 @@ class LeakReport:
     flagged: int = 0  # pairs in review with flags the owner has not decided on
     kept: int = 0  # pairs with flags the owner chose to keep in review
     excluded: int = 0  # flagged pairs taken out of review
-    examples: list[Pair] = field(default_factory=list)  # the first undecided ones
+    # The first undecided pairs: {"external_id": ..., "flags": Pair.leak_flags}.
+    examples: list[dict] = field(default_factory=list)
+
+    @property
+    def in_review(self) -> int:
+        """Flagged pairs still in review, decided on or not."""
+        return self.flagged + self.kept
 
     @property
     def unresolved(self) -> bool:
@@ -173,11 +179,13 @@ def leak_report(experiment: Experiment) -> LeakReport:
         counts["excluded"],
     )
     if report.flagged:
-        report.examples = list(
-            flagged.filter(excluded=False, leak_kept=False)
-            .only("pk", "external_id", "leak_flags")
-            .order_by("pk")[:LEAKS_LISTED]
-        )
+        undecided = flagged.filter(excluded=False, leak_kept=False).order_by("pk")
+        report.examples = [
+            {"external_id": external_id, "flags": flags}
+            for external_id, flags in undecided.values_list("external_id", "leak_flags")[
+                :LEAKS_LISTED
+            ]
+        ]
     return report
 
 

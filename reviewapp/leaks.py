@@ -215,3 +215,28 @@ def pair_leaks(
 ) -> list[dict[str, str]]:
     """One pair's leaks, as stored in Pair.leak_flags. Many pairs: build one LeakFinder."""
     return LeakFinder(model_names).pair_flags(prompt, output_a, output_b)
+
+
+class LeakTally:
+    """Counts a file's flagged pairs as they stream past, listing the first few (the
+    upload preview). A model first met in a later row is looked for from then on; the
+    flags stored after the import (experiments.flag_pair_leaks) use every name."""
+
+    def __init__(self, model_names: Iterable[str], listed: int = 50):
+        self.models = {n for n in model_names if n}
+        self.finder = LeakFinder(self.models)
+        self.listed = listed
+        self.count = 0
+        self.rows: list[dict] = []
+
+    def __call__(self, pair) -> None:
+        if new := {pair.model_a, pair.model_b} - self.models:
+            self.models |= new
+            self.finder = LeakFinder(self.models)
+        flags = self.finder.pair_flags(pair.prompt, pair.output_a, pair.output_b)
+        if flags:
+            self.count += 1
+            if len(self.rows) < self.listed:
+                self.rows.append(
+                    {"line": pair.line, "external_id": pair.external_id, "flags": flags}
+                )

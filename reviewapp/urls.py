@@ -24,6 +24,7 @@ urlpatterns = [
     path("owner/experiments/<slug:slug>/rubric/", owner.experiment_dimensions, name="owner-rubric"),
     path("owner/experiments/<slug:slug>/status/", owner.experiment_status, name="owner-status"),
     path("owner/experiments/<slug:slug>/sharing/", owner.experiment_sharing, name="owner-sharing"),
+    path("owner/experiments/<slug:slug>/leaks/", owner.experiment_leaks, name="owner-leaks"),
     path(
         "owner/experiments/<slug:slug>/reviewers/",
         owner.experiment_reviewers,

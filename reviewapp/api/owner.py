@@ -16,8 +16,9 @@ from django.http import HttpResponse, StreamingHttpResponse
 from ninja import Path, Query, Router, Status
 
 from ..access import can_own_experiments, experiments_for_owner, get_experiment_for_owner
-from ..experiments import DimensionError, create_experiment
+from ..experiments import DimensionError, create_experiment, flag_pair_leaks, model_names
 from ..exports import JUDGMENT_COLUMNS, judgment_csv_chunks, judgment_rows
+from ..leaks import LeakTally
 from ..models import Assignment, Experiment, Membership, Pair
 from ..results import compute_results
 from ..tokens import ReviewerConflict, add_automatic_reviewer, add_human_reviewer
@@ -103,6 +104,8 @@ def experiment_out(experiment: Experiment, progress: dict) -> dict:
     return {
         "slug": experiment.slug,
         "name": experiment.name,
+        "reviewer_title": experiment.reviewer_title,
+        "title_for_reviewers": experiment.title_for_reviewers,
         "status": experiment.status,
         "owner": experiment.owner.get_username(),
         "dimensions": [d.name for d in experiment.dimensions.all()],
@@ -144,6 +147,7 @@ def experiment_create(request, data: ExperimentIn):
             dimensions=data.dimensions,
             reviews_per_pair=data.reviews_per_pair,
             baseline_model=data.baseline_model.strip(),
+            reviewer_title=data.reviewer_title.strip(),
             allow_ties=data.allow_tie,
             instructions=data.instructions,
             require_rationale=data.require_rationale,
@@ -251,8 +255,13 @@ PAIRS_BODY = {
 
 
 def _import(experiment, source, name: str, pairing: str, dry_run: bool):
-    stage = preview_upload if dry_run else import_upload
-    result = stage(experiment, source, pairing, name=name)
+    if dry_run:
+        tally = LeakTally(model_names(experiment), listed=0)
+        result = preview_upload(experiment, source, pairing, name=name, on_pair=tally)
+        n_flagged = tally.count
+    else:
+        result = import_upload(experiment, source, pairing, name=name)
+        n_flagged = flag_pair_leaks(experiment)
     return {
         "committed": result.committed,
         "file_format": result.file_format,
@@ -270,6 +279,7 @@ def _import(experiment, source, name: str, pairing: str, dry_run: bool):
         "pairings": [
             {"model_a": a, "model_b": b, "pairs": n} for (a, b), n in result.pairings.most_common()
         ],
+        "pairs_flagged": n_flagged,
         "summary": result.summary(),
     }
 
@@ -368,6 +378,9 @@ def pairs_list(
                 "metadata": p.metadata if isinstance(p.metadata, dict) else {},
                 "is_gold": p.is_gold,
                 "reviews_done": p.n_done,
+                "leak_flags": p.leak_flags if isinstance(p.leak_flags, list) else [],
+                "excluded": p.excluded,
+                "leak_kept": p.leak_kept,
             }
             for p in page
         ],
