@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
-from pydantic import AfterValidator, ConfigDict
+from pydantic import AfterValidator, BeforeValidator, ConfigDict
 
 from ..models import Experiment
 
@@ -39,6 +39,15 @@ def text(max_length: int, min_length: int = 0, pattern: str = NO_NUL, **kwargs):
 
 
 DimensionName = text(60, 1)
+
+
+def _integral(value):
+    # JSON Schema's "integer" includes 81.0; strict mode would refuse it as a float.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# A whole number, written 81 or 81.0; never "81" or true.
+WholeNumber = Annotated[int, BeforeValidator(_integral)]
 
 
 # -- errors -----------------------------------------------------------------------------
@@ -78,7 +87,7 @@ class ExperimentIn(Schema):
         max_length=30,
         description="Rubric dimensions, in the order reviewers see them.",
     )
-    reviews_per_pair: int = Field(3, ge=1, le=100)
+    reviews_per_pair: WholeNumber = Field(3, ge=1, le=100)
     baseline_model: text(200) = ""
     allow_tie: bool = True
     instructions: text(20_000) = Field("", description="Markdown shown to reviewers.")
