@@ -82,7 +82,7 @@ def upload_pairs(request, slug):
             pairings=result.pairings.most_common(),
             # Checked against the models of the file and of the pairs already there.
             leaks=experiment_leaks_for(experiment, existing_models | set(result.models)),
-            flagged=tally,
+            flagged={"count": tally.count, "rows": tally.rows},
         )
         return render(request, "uploads/preview.html", context)
     return render(request, "uploads/upload.html", context)
