@@ -81,16 +81,63 @@ _SELF_PATTERNS = (
     rf"\bas\s+(?:an?\s+)?(?-i:{ASSISTANT_NAMES})(?:\s+{_ROLE})?\s*,",
     # "an AI assistant developed by Anthropic", "a language model trained by OpenAI"
     rf"\b(?:I\s+am|I['’]m|as|being)\s+(?:an?\s+|the\s+)?(?:[\w-]+\s+){{0,3}}?{_ROLE}\b"
-    rf"[^.!?\n]{{0,60}}?\b{_MADE}\s+(?:and\s+\w+\s+)?by\s+(?:the\s+)?(?:team\s+at\s+|"
+    rf"[^.!?\n]{{0,60}}?\b{_MADE}\s+by\s+(?:the\s+)?(?:team\s+at\s+|"
     rf"researchers\s+at\s+|engineers\s+at\s+|folks\s+at\s+)?(?:{VENDOR_NAMES}|{_CAPITALISED})",
     # "I was trained by Google", "I have been developed by the Allen Institute for AI"
-    rf"\bI\s+(?:was|am|have\s+been|were)\s+(?:originally\s+|first\s+)?{_MADE}\s+"
-    rf"(?:and\s+\w+\s+)?by\s+(?:the\s+)?(?:team\s+at\s+|researchers\s+at\s+)?(?:{VENDOR_NAMES})\b",
+    rf"\bI\s+(?:was|am|have\s+been|were)\s+(?:originally\s+|first\s+)?"
+    rf"(?:{_MADE}\s+and\s+)?{_MADE}\s+by\s+(?:the\s+)?(?:team\s+at\s+|researchers\s+at\s+)?(?:{VENDOR_NAMES})\b",
     # "I am a Google AI", "I'm an OpenAI model"
     rf"\b{_I_AM}\s+(?:an?\s+)?(?-i:{VENDOR_NAMES})\s+(?:[\w-]+\s+)?{_ROLE}\b",
 )
-_SELF = re.compile("|".join(f"(?:{p})" for p in _SELF_PATTERNS), re.IGNORECASE)
+
+# Python's regex engine tries these patterns at every position of a text (a few MB/s),
+# while `in` runs at memory speed. So each pattern has a gate: groups of words, each group
+# needing one of its words in the text (lower-cased, whitespace runs as one space), that
+# every match of the pattern contains. Most texts pass few gates and cost a few `in`s.
+_ASSISTANT_HINTS = (
+    "gpt", "claude", "bard", "gemini", "gemma", "llama", "alpaca", "vicuna", "koala", "tulu",
+    "tülu", "mistral", "mixtral", "qwen", "falcon", "palm", "copilot", "bing", "grok", "dolly",
+    "zephyr", "olmo", "phi", "ernie", "deepseek", "command", "orca", "guanaco", "baichuan",
+    "chatglm", "internlm", "yi ", "yi-",
+)  # fmt: skip
+_VENDOR_HINTS = (
+    "openai", "anthropic", "google", "deepmind", "meta", "facebook", "mistral", "microsoft",
+    "amazon", "apple", "allen", "ai2", "alibaba", "baidu", "cohere", "hugging", "stability",
+    "xai", "nvidia", "ibm", "lmsys", "tsinghua", "stanford", "berkeley", "databricks",
+    "technology innovation", "tii", "01.ai", "inflection", "zhipu",
+)  # fmt: skip
+_I_AM_HINTS = ("i am ", "i'm ", "i’m ", "my name is ", "call me ", "i go by ")
+_AS_HINTS = ("as ",)
+_ROLE_HINTS = ("ai", "a.i.", "artificial intelligence", "assistant", "bot", "model", "llm")
+_MADE_BY_HINTS = tuple(
+    f"{made} by "
+    for made in (
+        "developed", "created", "trained", "built", "made", "designed", "programmed", "tuned",
+        "released", "owned", "powered", "produced",
+    )
+)  # fmt: skip
+_SELF_GATES = (
+    (_I_AM_HINTS, _ASSISTANT_HINTS),
+    (_AS_HINTS, _ASSISTANT_HINTS),
+    (_MADE_BY_HINTS, _ROLE_HINTS),
+    (_MADE_BY_HINTS, _VENDOR_HINTS),
+    (_I_AM_HINTS, _VENDOR_HINTS, _ROLE_HINTS),
+)
+_SELF = tuple(
+    (gate, re.compile(pattern, re.IGNORECASE))
+    for gate, pattern in zip(_SELF_GATES, _SELF_PATTERNS, strict=True)
+)
+_DISTINCTIVE_GATE = (("openai", "anthropic", "deepmind", "gpt", "allen institute", "llama", "ai2"),)
 _DISTINCTIVE = re.compile(rf"(?<![^\W_])(?:{DISTINCTIVE})(?![^\W_])")
+
+
+def _gate_text(text: str) -> str:
+    return " ".join(text.casefold().split()) + " "
+
+
+def _passes(gate, gate_text: str) -> bool:
+    return all(any(word in gate_text for word in group) for group in gate)
+
 
 _TOKENS = re.compile(r"[^\W\d_]+|\d+")
 # Between the parts of a name: nothing, or a space, hyphen, underscore, dot or slash.
@@ -157,21 +204,27 @@ class LeakFinder:
             if alternatives
             else None
         )
+        # Every spelling of a name starts with its first part.
+        self._names_gate = (tuple({alias[0] for alias in self.model_of}),)
 
     def find(self, field: str, text: str) -> list[Leak]:
         """The leaks in one text, in order, overlapping findings merged (at most
         MAX_LEAKS_PER_FIELD)."""
         if not text:
             return []
+        gate_text = _gate_text(text)
         spans: list[tuple[int, int, str, str]] = []
-        for match in _SELF.finditer(text):
-            spans.append((match.start(), match.end(), KIND_SELF, ""))
-        if self._names is not None:
+        for gate, pattern in _SELF:
+            if _passes(gate, gate_text):
+                for match in pattern.finditer(text):
+                    spans.append((match.start(), match.end(), KIND_SELF, ""))
+        if self._names is not None and _passes(self._names_gate, gate_text):
             for match in self._names.finditer(text):
                 model = self.model_of.get(name_tokens(match.group()), "")
                 spans.append((match.start(), match.end(), KIND_MODEL, model))
-        for match in _DISTINCTIVE.finditer(text):
-            spans.append((match.start(), match.end(), KIND_VENDOR, ""))
+        if _passes(_DISTINCTIVE_GATE, gate_text):
+            for match in _DISTINCTIVE.finditer(text):
+                spans.append((match.start(), match.end(), KIND_VENDOR, ""))
         leaks = []
         end_of_last = -1
         # Earliest first, the longest of those starting together; a finding inside one
