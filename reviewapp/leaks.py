@@ -245,8 +245,19 @@ class LeakFinder:
 
     def pair_flags(self, prompt: str, output_a: str, output_b: str) -> list[dict[str, str]]:
         """A pair's leaks as stored in Pair.leak_flags (empty: nothing found)."""
+        # Most pairs pass no gate: one check over all three texts instead of three.
+        if not self.could_leak(_gate_text(f"{prompt}\n{output_a}\n{output_b}")):
+            return []
         texts = {"prompt": prompt, "output_a": output_a, "output_b": output_b}
         return [leak.as_dict() for leak in self.find_all(texts)]
+
+    def could_leak(self, gate_text: str) -> bool:
+        """False when no pattern can match the text (see the gates above)."""
+        return (
+            any(_passes(gate, gate_text) for gate, _ in _SELF)
+            or (self._names is not None and _passes(self._names_gate, gate_text))
+            or _passes(_DISTINCTIVE_GATE, gate_text)
+        )
 
 
 def _context(text: str, start: int, end: int) -> str:

@@ -495,3 +495,29 @@ def test_matched_snippets_are_plain_text_not_markup():
     leaks = LeakFinder(["chatgpt"]).find("output_a", '<img src=x onerror="ChatGPT">')
     assert leaks[0].context == '<img src=x onerror="ChatGPT">'  # escaping is the page's job
     assert re.search("ChatGPT", leaks[0].match)
+
+
+GATE_CORPUS = [
+    "I\n\nam  Claude,\tand you?",
+    "As\u00a0ChatGPT , no. As  ChatGPT, yes.",
+    "I'M A GOOGLE AI MODEL. i am an openai language model.",
+    "I was developed and trained by Meta AI. I have been fine-tuned by Mistral AI.",
+    "As a helpful assistant fine-tuned\nby Stanford, I answer.",
+    "Yi-34B here; PHI-3 there; Command R+; Straße; TÜLU 2; tulu\u200b65b",
+    "developed by OpenAI\u2028as Bard,",
+]
+
+
+def test_the_gates_never_hide_a_finding(monkeypatch):
+    """The word gates only skip work: with every gate open, the findings are the same."""
+    import reviewapp.leaks as leaks
+
+    with open(DEMO_FILE) as lines:
+        corpus = GATE_CORPUS + [
+            text for line in lines for text in json.loads(line).values() if isinstance(text, str)
+        ]
+    finder = LeakFinder(["tulu_65B", "chatgpt", "Straße-7b"])
+    gated = [finder.find("x", text) for text in corpus]
+    monkeypatch.setattr(leaks, "_passes", lambda gate, text: True)
+    assert [finder.find("x", text) for text in corpus] == gated
+    assert sum(map(bool, gated)) >= len(GATE_CORPUS)
