@@ -17,7 +17,7 @@ OWNER = {
     "owner-experiment", "owner-settings", "owner-rubric", "owner-status", "owner-reviewers",
     "owner-upload", "owner-upload-confirm", "owner-invites", "owner-invite-revoke",
     "results-page", "results-json", "owner-exclude-reviewer", "export-judgments",
-    "export-assignments", "results-csv", "owner-sharing",
+    "export-assignments", "results-csv", "owner-sharing", "owner-leaks",
 }  # fmt: skip
 # Need the owner role, no experiment.
 OWNER_ROLE = {"owner-experiments", "owner-experiment-new", "owner-tokens"}
