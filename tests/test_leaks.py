@@ -521,3 +521,32 @@ def test_the_gates_never_hide_a_finding(monkeypatch):
     monkeypatch.setattr(leaks, "_passes", lambda gate, text: True)
     assert [finder.find("x", text) for text in corpus] == gated
     assert sum(map(bool, gated)) >= len(GATE_CORPUS)
+
+
+@pytest.mark.django_db
+def test_api_open_asks_for_confirmation_and_flagged_pairs_can_be_decided(client, owner):
+    experiment = leaky_experiment(owner, status="draft", slug="api-leaky")
+    flag_pair_leaks(experiment)
+    headers = {"Authorization": f"Bearer {create_token(owner)[1]}"}
+    base = "/api/experiments/api-leaky"
+    response = client.post(f"{base}/open", headers=headers)
+    assert response.status_code == 409 and response.json()["error"] == "identity_leaks"
+    assert response.json()["rows"][-1]["column"] == "pairs"
+    experiment.refresh_from_db()
+    assert experiment.status == "draft"
+    response = client.post(f"{base}/flagged-pairs/keep", headers=headers)
+    assert response.json() == {"action": "keep", "pairs": 2}
+    assert client.post(f"{base}/open", headers=headers).status_code == 200
+    client.post(f"{base}/close", headers=headers)
+    response = client.post(f"{base}/flagged-pairs/exclude", headers=headers)
+    assert response.json() == {"action": "exclude", "pairs": 2}
+    assert client.post(f"{base}/flagged-pairs/nuke", headers=headers).status_code == 422
+
+    titled = make_experiment(owner, slug="titled", status="draft", reviewer_title="OpenAI or not?")
+    response = client.post("/api/experiments/titled/open", headers=headers)
+    assert response.status_code == 409
+    assert response.json()["rows"][0]["column"] == "reviewer-facing title"
+    response = client.post("/api/experiments/titled/open?confirm_leaks=true", headers=headers)
+    assert response.status_code == 200
+    titled.refresh_from_db()
+    assert titled.status == "open"

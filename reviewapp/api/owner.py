@@ -16,7 +16,15 @@ from django.http import HttpResponse, StreamingHttpResponse
 from ninja import Path, Query, Router, Status
 
 from ..access import can_own_experiments, experiments_for_owner, get_experiment_for_owner
-from ..experiments import DimensionError, create_experiment, flag_pair_leaks, model_names
+from ..experiments import (
+    DimensionError,
+    create_experiment,
+    exclude_flagged_pairs,
+    flag_pair_leaks,
+    keep_flagged_pairs,
+    leak_report,
+    model_names,
+)
 from ..exports import JUDGMENT_COLUMNS, judgment_csv_chunks, judgment_rows
 from ..leaks import LeakTally
 from ..models import Assignment, Experiment, Membership, Pair
@@ -30,6 +38,7 @@ from .schemas import (
     SLUG_PATTERN,
     ExperimentIn,
     ExperimentOut,
+    FlaggedPairsOut,
     ImportOut,
     NewReviewerOut,
     PairPageOut,
@@ -200,10 +209,37 @@ def _set_status(request, slug: str, status: str) -> dict:
 @router.post(
     "/experiments/{slug}/open",
     summary="Open an experiment",
-    response={200: ExperimentOut, **errors(401, 404, 422)},
+    response={200: ExperimentOut, **errors(401, 404, 409, 422)},
 )
-def experiment_open(request, slug: str = Slug):
-    """Open the experiment for review (idempotent)."""
+def experiment_open(
+    request,
+    slug: str = Slug,
+    confirm_leaks: bool = Query(
+        False,
+        description="Open even though reviewers could tell the models apart (409 "
+        "identity_leaks lists why).",
+    ),
+):
+    """Open the experiment for review (idempotent). 409 identity_leaks when text reviewers
+    would see names a model, or pairs flagged as possible identity leaks are neither
+    excluded nor kept: each listed in rows; send confirm_leaks=true to open anyway."""
+    experiment = owned(request, slug)
+    if not experiment.is_open and not confirm_leaks:
+        report = leak_report(experiment)
+        if report.unresolved:
+            rows = [
+                {"row": None, "column": leak.field, "message": f"names a model: {leak.match!r}"}
+                for leak in report.visible
+            ]
+            if report.flagged:
+                message = f"{report.flagged} pair(s) may reveal their model (see leak_flags)"
+                rows.append({"row": None, "column": "pairs", "message": message})
+            raise ApiError(
+                409,
+                "identity_leaks",
+                "Reviewers could tell the models apart; fix or exclude, or confirm_leaks=true.",
+                rows,
+            )
     return _set_status(request, slug, Experiment.Status.OPEN)
 
 
@@ -385,6 +421,20 @@ def pairs_list(
             for p in page
         ],
     }
+
+
+@router.post(
+    "/experiments/{slug}/flagged-pairs/{action}",
+    summary="Exclude or keep the flagged pairs",
+    response={200: FlaggedPairsOut, **errors(401, 404, 422)},
+)
+def flagged_pairs(request, action: Literal["exclude", "keep"], slug: str = Slug):
+    """Pairs flagged as possible identity leaks (leak_flags) and still in review: take them
+    out of review (exclude; never assigned again, their judgments stay), or keep them
+    knowingly (keep; opening then no longer asks about them)."""
+    experiment = owned(request, slug)
+    decide = exclude_flagged_pairs if action == "exclude" else keep_flagged_pairs
+    return {"action": action, "pairs": decide(experiment)}
 
 
 # -- reviewers --------------------------------------------------------------------------

@@ -177,6 +177,11 @@ class PairOut(Schema):
     leak_kept: bool = Field(description="Flagged, and kept in review by the owner knowingly.")
 
 
+class FlaggedPairsOut(Schema):
+    action: Literal["exclude", "keep"]
+    pairs: int = Field(description="Flagged pairs this changed.")
+
+
 class PairPageOut(Schema):
     count: int = Field(description="Pairs in the experiment.")
     offset: int
