@@ -19,14 +19,22 @@ class ExperimentForm(forms.ModelForm):
     class Meta:
         model = Experiment
         fields = [
-            "name", "slug", "instructions", "reviews_per_pair", "allow_ties",
+            "name", "reviewer_title", "slug", "instructions", "reviews_per_pair", "allow_ties",
             "require_rationale", "ask_strength", "baseline_model", "gold_rate",
             "too_fast_seconds",
             "render_mode",
         ]  # fmt: skip
         widgets = {"instructions": forms.Textarea(attrs={"rows": 5})}
-        labels = {"render_mode": "Show prompts and outputs as"}
+        labels = {
+            "render_mode": "Show prompts and outputs as",
+            "reviewer_title": "Title for reviewers",
+        }
         help_texts = {
+            "name": "For you and other owners; reviewers never see it.",
+            "reviewer_title": (
+                "What reviewers see as the experiment's title. Leave empty for a neutral "
+                "“Comparison <number>”; never name the models here."
+            ),
             "slug": "Used in URLs and exports. Leave empty to derive it from the name.",
             "baseline_model": "Optional: results orient every comparison against this model.",
             "render_mode": RENDER_MODE_HELP,
@@ -102,3 +110,5 @@ class AddReviewersForm(forms.Form):
 
 class StatusForm(forms.Form):
     status = forms.ChoiceField(choices=Experiment.Status.choices)
+    # Opening with possible identity leaks unresolved needs this ticked.
+    confirm_leaks = forms.BooleanField(required=False)

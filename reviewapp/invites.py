@@ -51,7 +51,9 @@ def check_link_open(link: InviteLink) -> None:
 def participant_username(link: InviteLink, participant_id: str) -> str:
     # Stable and unique per (experiment, participant), readable in exports.
     digest = hashlib.sha256(f"{link.experiment_id}:{participant_id}".encode()).hexdigest()[:8]
-    return f"{participant_id[:100]}~{link.experiment.slug[:30]}~{digest}"
+    # The experiment's id, not its slug: the slug may name the models, and this user is a
+    # blind reviewer.
+    return f"{participant_id[:100]}~e{link.experiment_id}~{digest}"
 
 
 def join_via_invite(link: InviteLink, participant_id: str, platform_data: dict) -> Membership:

@@ -114,6 +114,13 @@ class Experiment(models.Model):
     def is_open(self) -> bool:
         return self.status == self.Status.OPEN
 
+    @property
+    def title_for_reviewers(self) -> str:
+        """The only name of the experiment a reviewer ever sees (page titles, headings,
+        their home list, invite pages): the owner's reviewer-facing title, or a neutral
+        "Comparison <id>". Never the name or slug, which tend to name the models."""
+        return self.reviewer_title or f"Comparison {self.pk}"
+
 
 def new_invite_token() -> str:
     return secrets.token_urlsafe(24)
@@ -242,8 +249,12 @@ class Pair(models.Model):
     # Kept by assignment.py under a row lock; it orders "fewest reviews first".
     slots_taken = models.PositiveIntegerField(default=0)
     # Possible identity leaks found in the prompt or outputs (a model's name, a
-    # self-identification): [{"field": "output_a", "match": "...", "model": "..."}].
+    # self-identification), as leaks.Leak.as_dict() gives them: [{"field": "output_a",
+    # "match": "...", "context": "...", "kind": "model", "model": "..."}].
     leak_flags = models.JSONField(default=list, blank=True)
+    # The owner saw this pair's flags and chose to keep it in review; new flags (after a
+    # later upload adds a model) ask again.
+    leak_kept = models.BooleanField(default=False)
     # Kept out of review by the owner (e.g. a flagged leak); never assigned.
     excluded = models.BooleanField(default=False)
     # The owner's own note (e.g. why reviewers disagree here); never shown to reviewers.

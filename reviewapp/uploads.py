@@ -30,7 +30,7 @@ import tempfile
 import time
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from itertools import combinations, islice
@@ -198,14 +198,21 @@ Source = str | os.PathLike | BinaryIO
 
 
 def preview_upload(
-    experiment: Experiment, source: Source, pairing: str = "all", *, name: str = ""
+    experiment: Experiment,
+    source: Source,
+    pairing: str = "all",
+    *,
+    name: str = "",
+    on_pair: Callable[[PairRow], None] | None = None,
 ) -> ImportResult:
     """Validate the whole file against the experiment and describe it, writing nothing.
 
     Raises UploadError listing the problems. `name` (the original file name) only helps
     to tell JSONL from CSV when the content does not (see `sniff_file_format`).
+    `on_pair`, if given, sees every pair of the file as it is read (e.g. to look for
+    identity leaks) without the preview holding them all.
     """
-    return _run(experiment, source, pairing, name, write=False)
+    return _run(experiment, source, pairing, name, write=False, on_pair=on_pair)
 
 
 def import_upload(
@@ -832,7 +839,7 @@ def _detect_format(header: tuple[int, list[str]], errors: RowErrors) -> str:
 # -- the pass over the file --------------------------------------------------------------
 
 
-def _run(experiment, source, pairing: str, name: str, *, write: bool) -> ImportResult:
+def _run(experiment, source, pairing: str, name: str, *, write: bool, on_pair=None) -> ImportResult:
     """One pass over the file: checking it, and with `write` also writing its new pairs
     (the caller holds the transaction)."""
     if pairing not in PAIRINGS:
@@ -858,6 +865,8 @@ def _run(experiment, source, pairing: str, name: str, *, write: bool) -> ImportR
                     errors,
                     seen_ids,
                 )
+                if on_pair is not None:
+                    pairs = _tapped(pairs, on_pair)
                 _store_pairs(experiment, pairs, errors, result, writer)
                 if errors.total:
                     errors.fail()  # before the writer closes: the COPY is aborted, not ended
@@ -899,6 +908,12 @@ def _pairs(experiment, header: Header, records: Records, pairing, errors, result
             "the experiment has no baseline model; set one in its settings or pair all models",
         )
     return _long_pairs(records, errors, result, pairing, experiment.baseline_model)
+
+
+def _tapped(pairs: Iterable[PairRow], on_pair) -> Iterator[PairRow]:
+    for pair in pairs:
+        on_pair(pair)
+        yield pair
 
 
 def _astuple(error: RowError) -> tuple:

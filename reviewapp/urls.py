@@ -41,6 +41,7 @@ urlpatterns = [
     path("owner/experiments/<slug:slug>/delete/", owner.experiment_delete, name="owner-delete"),
     path("owner/experiments/<slug:slug>/status/", owner.experiment_status, name="owner-status"),
     path("owner/experiments/<slug:slug>/sharing/", owner.experiment_sharing, name="owner-sharing"),
+    path("owner/experiments/<slug:slug>/leaks/", owner.experiment_leaks, name="owner-leaks"),
     path(
         "owner/experiments/<slug:slug>/reviewers/",
         owner.experiment_reviewers,

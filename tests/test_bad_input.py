@@ -64,7 +64,7 @@ def owner_urls(world) -> list[str]:
             "owner-experiment", "owner-settings", "owner-rubric", "owner-status",
             "owner-reviewers", "owner-upload", "owner-upload-confirm", "owner-invites",
             "results-page", "results-json", "owner-exclude-reviewer", "export-judgments",
-            "export-assignments", "results-csv", "owner-sharing",
+            "export-assignments", "results-csv", "owner-sharing", "owner-leaks",
         )
     ] + [
         reverse("home"), reverse("healthz"), reverse("owner-experiments"),

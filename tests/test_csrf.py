@@ -28,6 +28,7 @@ POST_VIEWS = {
     "owner-rubric": (("slug",), "owner"),
     "owner-status": (("slug",), "owner"),
     "owner-sharing": (("slug",), "owner"),
+    "owner-leaks": (("slug",), "owner"),
     "owner-reviewers": (("slug",), "owner"),
     "owner-upload": (("slug",), "owner"),
     "owner-upload-confirm": (("slug",), "owner"),

@@ -1,11 +1,16 @@
 """The reviewer's side: the flow through the test client, and blindness over a whole session."""
 
+import io
 import re
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.urls import reverse
 
-from reviewapp.models import Assignment, Judgment, Pair
+from reviewapp.leaks import LeakFinder
+from reviewapp.management.commands.seed_demo import DEMO_SLUG
+from reviewapp.models import Assignment, Experiment, InviteLink, Judgment, Pair
 from tests.conftest import make_experiment, make_user
 
 MODELS = ("zebra-base-7b", "yak-tuned-7b")
@@ -32,35 +37,146 @@ def setup(owner):
     return experiment, reviewer
 
 
+# -- blindness over whole sessions ----------------------------------------------------------
+#
+# Three studies, each walked from the reviewer's home through every pair and back home,
+# following only the links and forms the pages themselves give (so the walk holds whatever
+# the review URLs look like):
+# - "plain": neutral name and slug, metadata on every pair;
+# - "named": name and slug full of its model names, the default reviewer-facing title, and a
+#   crowd worker arriving through an invite link (its join page included);
+# - "demo": the seeded demo (name and slug name Tulu 65B and ChatGPT), as reviewer alice.
+
+NAMED_MODELS = ("Tulu-65B", "chatgpt")
+
+
+def study_plain(owner):
+    experiment = make_experiment(owner, n_pairs=6, reviews_per_pair=1, models=MODELS)
+    Pair.objects.filter(experiment=experiment).update(metadata={"source": "secret-metadata-value"})
+    reviewer = make_user("rita")
+    experiment.reviewers.add(reviewer)
+    return experiment, MODELS, [("login", reviewer)]
+
+
+def study_named(owner):
+    experiment = make_experiment(
+        owner,
+        n_pairs=5,
+        reviews_per_pair=1,
+        models=NAMED_MODELS,
+        name="Is Tulu 65B as good as ChatGPT?",
+        slug="tulu65b-vs-chatgpt",
+    )
+    link = InviteLink.objects.create(experiment=experiment)
+    join = reverse("invite-join", args=[link.token])
+    return experiment, NAMED_MODELS, [("get", join), ("post", join, {"name": "worker-17"})]
+
+
+def study_demo(owner):
+    call_command("seed_demo", stdout=io.StringIO())
+    experiment = Experiment.objects.get(slug=DEMO_SLUG)
+    models = set(experiment.pairs.values_list("model_a", flat=True)) | set(
+        experiment.pairs.values_list("model_b", flat=True)
+    )
+    return experiment, tuple(models), [("login", get_user_model().objects.get(username="alice"))]
+
+
+STUDIES = {"plain": study_plain, "named": study_named, "demo": study_demo}
+
+
+def walk_session(client, steps) -> tuple[list, list[str]]:
+    """Every response a reviewer gets over a whole session, and every path requested
+    (redirects followed and recorded)."""
+    responses, paths = [], []
+
+    def visit(method, url, data=None, **extra):
+        response = getattr(client, method)(url, data or {}, follow=True, **extra)
+        paths.append(url.split("?")[0])
+        paths.extend(hop.split("?")[0] for hop, _ in response.redirect_chain)
+        responses.append(response)
+        return response.content.decode()
+
+    html = ""
+    for step in steps:
+        if step[0] == "login":
+            client.force_login(step[1])
+        else:
+            html = visit(*step)
+    if 'id="review-form"' not in html:
+        home = visit("get", reverse("review-home"))
+        start = re.search(r'<a class="button" href="([^"]+)">Start reviewing</a>', home)
+        assert start, home
+        html = visit("get", start.group(1))
+    while 'id="review-form"' in html:
+        form = re.search(r'<form id="review-form"[^>]*?action="([^"]+)"', html, re.S)
+        data = {name: "left" for name in re.findall(r'name="(dim-\d+)"', html)}
+        html = visit("post", form.group(1), data, headers={"HX-Request": "true"})
+    assert "All done" in html, html
+    visit("get", reverse("review-home"))
+    return responses, paths
+
+
+# The URLs in a page; the first test checks the page around them, the second the URLs.
+URL_ATTRIBUTE = re.compile(r'\b(href|src|action|formaction|hx-get|hx-post)="([^"]*)"')
+URL_HEADERS = ("Location", "HX-Redirect", "HX-Location")
+
+
+def mentions(text: str, word: str) -> bool:
+    return re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text) is not None
+
+
 @pytest.mark.django_db
-def test_whole_session_reveals_no_model_name_or_pair_id(client, setup):
-    experiment, reviewer = setup
-    client.force_login(reviewer)
+@pytest.mark.parametrize("study", STUDIES)
+def test_whole_session_reveals_no_model_name_or_pair_id(client, owner, study):
+    experiment, models, steps = STUDIES[study](owner)
+    responses, _ = walk_session(client, steps)
+    n_pairs = experiment.pairs.count()
+    assert Assignment.objects.filter(experiment=experiment, status="submitted").count() == n_pairs
     secrets = [
-        *MODELS,
+        *models,
+        experiment.name,
         "secret-metadata-value",
         *experiment.pairs.values_list("external_id", flat=True),
     ]
-    seen = []
+    finder = LeakFinder(models)  # the models' names in any spelling: "tulu65b", "TULU 65B"
+    title = experiment.title_for_reviewers
+    assert not finder.find("title", title)
+    for response in responses:
+        html = response.content.decode()
+        headers = {k: v for k, v in response.headers.items() if k not in URL_HEADERS}
+        seen = URL_ATTRIBUTE.sub(r'\1=""', html) + str(headers)
+        where = response.request["PATH_INFO"]
+        for secret in secrets:
+            assert secret not in seen, (where, secret)
+        assert not finder.find("page", seen), (where, finder.find("page", seen))
+        assert not mentions(seen, experiment.slug), where
+        page_title = re.search(r"<title>(.*?)</title>", html, re.S)
+        if page_title:  # every full page; htmx fragments have none
+            assert not finder.find("title", page_title.group(1))
+            if where == reverse("review-home"):
+                assert page_title.group(1) == "Review · reviewapp"
+            else:  # a page of this experiment: the join page, the review screen
+                assert title in page_title.group(1), (where, page_title.group(1))
+    home = responses[-1].content.decode()
+    assert f"<h2>{title}</h2>" in home and "Nothing left for you here" in home
+    assert title in responses[0].content.decode()  # the join page or the home page
 
-    def keep(response):
-        seen.append(response.content.decode())
-        seen.append(str(dict(response.headers)))
-        return response
 
-    keep(client.get(reverse("review-home")))
-    html = keep(client.get(reverse("review-pair", args=[experiment.review_key]))).content.decode()
-    for _ in range(6):
-        url = submit_url(html)
-        assert url, html
-        seen.append(url)
-        data = {f"dim-{d.position}": "left" for d in experiment.dimensions.all()}
-        html = keep(client.post(url, data, headers={"HX-Request": "true"})).content.decode()
-    assert "All done" in html
-    assert Assignment.objects.filter(status="submitted").count() == 6
-    everything = "\n".join(seen)
-    for secret in secrets:
-        assert secret not in everything, secret
+@pytest.mark.django_db
+@pytest.mark.parametrize("study", STUDIES)
+def test_no_url_a_reviewer_visits_or_is_given_names_a_model_or_the_slug(client, owner, study):
+    """Every path requested (redirects included) and every URL in a page or header.
+    Needs the opaque review key in review URLs (the "path" branch): fails before it."""
+    experiment, models, steps = STUDIES[study](owner)
+    responses, urls = walk_session(client, steps)
+    for response in responses:
+        urls += [url for _, url in URL_ATTRIBUTE.findall(response.content.decode())]
+        urls += [response.headers[h] for h in URL_HEADERS if h in response.headers]
+    assert any(url.startswith("/review/") for url in urls)
+    finder = LeakFinder(models)
+    for url in urls:
+        assert not mentions(url, experiment.slug), url
+        assert not finder.find("url", url.replace("/", " ")), url
 
 
 @pytest.mark.django_db

@@ -16,8 +16,17 @@ from django.http import HttpResponse, StreamingHttpResponse
 from ninja import Path, Query, Router, Status
 
 from ..access import can_own_experiments, experiments_for_owner, get_experiment_for_owner
-from ..experiments import DimensionError, create_experiment
+from ..experiments import (
+    DimensionError,
+    create_experiment,
+    exclude_flagged_pairs,
+    flag_pair_leaks,
+    keep_flagged_pairs,
+    leak_report,
+    model_names,
+)
 from ..exports import JUDGMENT_COLUMNS, judgment_csv_chunks, judgment_rows
+from ..leaks import LeakTally
 from ..models import Assignment, Experiment, Membership, Pair
 from ..results import compute_results
 from ..reviewers import ReviewerConflict, add_automatic_reviewer, add_human_reviewer
@@ -29,6 +38,7 @@ from .schemas import (
     SLUG_PATTERN,
     ExperimentIn,
     ExperimentOut,
+    FlaggedPairsOut,
     ImportOut,
     NewReviewerOut,
     PairPageOut,
@@ -103,6 +113,8 @@ def experiment_out(experiment: Experiment, progress: dict) -> dict:
     return {
         "slug": experiment.slug,
         "name": experiment.name,
+        "reviewer_title": experiment.reviewer_title,
+        "title_for_reviewers": experiment.title_for_reviewers,
         "status": experiment.status,
         "owner": experiment.owner.get_username(),
         "dimensions": [d.name for d in experiment.dimensions.all()],
@@ -145,6 +157,7 @@ def experiment_create(request, data: ExperimentIn):
             dimensions=data.dimensions,
             reviews_per_pair=data.reviews_per_pair,
             baseline_model=data.baseline_model.strip(),
+            reviewer_title=data.reviewer_title.strip(),
             allow_ties=data.allow_tie,
             instructions=data.instructions,
             require_rationale=data.require_rationale,
@@ -198,10 +211,37 @@ def _set_status(request, slug: str, status: str) -> dict:
 @router.post(
     "/experiments/{slug}/open",
     summary="Open an experiment",
-    response={200: ExperimentOut, **errors(401, 404, 422)},
+    response={200: ExperimentOut, **errors(401, 404, 409, 422)},
 )
-def experiment_open(request, slug: str = Slug):
-    """Open the experiment for review (idempotent)."""
+def experiment_open(
+    request,
+    slug: str = Slug,
+    confirm_leaks: bool = Query(
+        False,
+        description="Open even though reviewers could tell the models apart (409 "
+        "identity_leaks lists why).",
+    ),
+):
+    """Open the experiment for review (idempotent). 409 identity_leaks when text reviewers
+    would see names a model, or pairs flagged as possible identity leaks are neither
+    excluded nor kept: each listed in rows; send confirm_leaks=true to open anyway."""
+    experiment = owned(request, slug)
+    if not experiment.is_open and not confirm_leaks:
+        report = leak_report(experiment)
+        if report.unresolved:
+            rows = [
+                {"row": None, "column": leak.field, "message": f"names a model: {leak.match!r}"}
+                for leak in report.visible
+            ]
+            if report.flagged:
+                message = f"{report.flagged} pair(s) may reveal their model (see leak_flags)"
+                rows.append({"row": None, "column": "pairs", "message": message})
+            raise ApiError(
+                409,
+                "identity_leaks",
+                "Reviewers could tell the models apart; fix or exclude, or confirm_leaks=true.",
+                rows,
+            )
     return _set_status(request, slug, Experiment.Status.OPEN)
 
 
@@ -253,8 +293,13 @@ PAIRS_BODY = {
 
 
 def _import(experiment, source, name: str, pairing: str, dry_run: bool):
-    stage = preview_upload if dry_run else import_upload
-    result = stage(experiment, source, pairing, name=name)
+    if dry_run:
+        tally = LeakTally(model_names(experiment), listed=0)
+        result = preview_upload(experiment, source, pairing, name=name, on_pair=tally)
+        n_flagged = tally.count
+    else:
+        result = import_upload(experiment, source, pairing, name=name)
+        n_flagged = flag_pair_leaks(experiment)
     return {
         "committed": result.committed,
         "file_format": result.file_format,
@@ -272,6 +317,7 @@ def _import(experiment, source, name: str, pairing: str, dry_run: bool):
         "pairings": [
             {"model_a": a, "model_b": b, "pairs": n} for (a, b), n in result.pairings.most_common()
         ],
+        "pairs_flagged": n_flagged,
         "summary": result.summary(),
     }
 
@@ -370,10 +416,27 @@ def pairs_list(
                 "metadata": p.metadata if isinstance(p.metadata, dict) else {},
                 "is_gold": p.is_gold,
                 "reviews_done": p.n_done,
+                "leak_flags": p.leak_flags if isinstance(p.leak_flags, list) else [],
+                "excluded": p.excluded,
+                "leak_kept": p.leak_kept,
             }
             for p in page
         ],
     }
+
+
+@router.post(
+    "/experiments/{slug}/flagged-pairs/{action}",
+    summary="Exclude or keep the flagged pairs",
+    response={200: FlaggedPairsOut, **errors(401, 404, 422)},
+)
+def flagged_pairs(request, action: Literal["exclude", "keep"], slug: str = Slug):
+    """Pairs flagged as possible identity leaks (leak_flags) and still in review: take them
+    out of review (exclude; never assigned again, their judgments stay), or keep them
+    knowingly (keep; opening then no longer asks about them)."""
+    experiment = owned(request, slug)
+    decide = exclude_flagged_pairs if action == "exclude" else keep_flagged_pairs
+    return {"action": action, "pairs": decide(experiment)}
 
 
 # -- reviewers --------------------------------------------------------------------------

@@ -78,6 +78,11 @@ class ExperimentIn(Schema):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     name: text(200, 1)
+    reviewer_title: text(200) = Field(
+        "",
+        description="What reviewers see as the title (never the name); empty: a neutral "
+        '"Comparison <id>". Do not name the models here.',
+    )
     slug: text(SLUG_MAX, 0, r"^[-a-zA-Z0-9_]*$") = Field(
         "", description="Used in URLs; empty: derived from the name."
     )
@@ -107,6 +112,8 @@ class ProgressOut(Schema):
 class ExperimentOut(Schema):
     slug: str
     name: str
+    reviewer_title: str = Field(description="As set by the owner; empty: the neutral default.")
+    title_for_reviewers: str = Field(description="The title reviewers see.")
     status: Literal["draft", "open", "closed"]
     owner: str
     dimensions: list[str]
@@ -145,7 +152,19 @@ class ImportOut(Schema):
     prompts_without_pair: int
     models: dict[str, int] = Field(description="Model -> pairs it appears in.")
     pairings: list[ModelPairingOut]
+    pairs_flagged: int = Field(
+        description="Pairs of the experiment (dry run: of the file) whose prompt or outputs "
+        "may reveal a model: its name, or an output introducing itself."
+    )
     summary: str
+
+
+class LeakFlagOut(Schema):
+    field: Literal["prompt", "output_a", "output_b"]
+    match: str = Field(description="The text found.")
+    context: str = Field(description="The text around it.")
+    kind: Literal["model", "self-identification", "vendor"]
+    model: str = Field(description="The experiment's model it names; empty for the others.")
 
 
 class PairOut(Schema):
@@ -158,6 +177,16 @@ class PairOut(Schema):
     metadata: dict[str, Any]
     is_gold: bool
     reviews_done: int
+    leak_flags: list[LeakFlagOut] = Field(
+        description="Possible identity leaks in the prompt or outputs; empty: none found."
+    )
+    excluded: bool = Field(description="Taken out of review by the owner; never assigned.")
+    leak_kept: bool = Field(description="Flagged, and kept in review by the owner knowingly.")
+
+
+class FlaggedPairsOut(Schema):
+    action: Literal["exclude", "keep"]
+    pairs: int = Field(description="Flagged pairs this changed.")
 
 
 class PairPageOut(Schema):

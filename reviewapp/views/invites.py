@@ -78,11 +78,13 @@ def join(request, token):
     if request.method == "POST":
         participant_id = request.POST.get("name", "").replace("\x00", "").strip()
     if not participant_id:
-        return render(request, "invites/join.html", {"experiment_name": link.experiment.name})
+        return render(
+            request, "invites/join.html", {"review_title": link.experiment.title_for_reviewers}
+        )
     try:
         membership = join_via_invite(link, participant_id, platform_data_from_params(params))
     except InviteRefused as refused:
-        context = {"experiment_name": link.experiment.name, "refused": str(refused)}
+        context = {"review_title": link.experiment.title_for_reviewers, "refused": str(refused)}
         status = 400 if refused.code == "no_participant" else 410
         return render(request, "invites/join.html", context, status=status)
     login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")

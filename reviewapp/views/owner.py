@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_http_methods, require_POST
 
 from ..access import can_own_experiments, experiments_for_owner, get_experiment_for_owner
@@ -17,6 +18,11 @@ from ..experiments import (
     clone_experiment,
     create_experiment,
     delete_experiment,
+    exclude_flagged_pairs,
+    experiment_leaks_for,
+    keep_flagged_pairs,
+    leak_report,
+    model_names,
     save_dimensions,
 )
 from ..forms import (
@@ -85,12 +91,21 @@ def experiment_settings(request, slug):
     if request.method == "POST" and form.is_valid():
         form.save()
         messages.success(request, "Settings saved.")
+        warn_of_visible_leaks(request, experiment)
         return redirect("owner-experiment", experiment.slug)
     return render(
         request,
         "owner/experiment_form.html",
         {"form": form, "experiment": experiment, "creating": False},
     )
+
+
+def warn_of_visible_leaks(request, experiment) -> None:
+    report = experiment_leaks_for(experiment, model_names(experiment))
+    for leak in report.visible:
+        messages.warning(
+            request, f"The {leak.field} names a model ({leak.match!r}): reviewers would see it."
+        )
 
 
 class MalformedRubric(Exception):
@@ -138,6 +153,7 @@ def experiment_dimensions(request, slug):
             error = str(exc)
         else:
             messages.success(request, "Rubric saved.")
+            warn_of_visible_leaks(request, experiment)
             return redirect("owner-experiment", experiment.slug)
     dimensions = list(experiment.dimensions.annotate(n_judgments=Count("judgments")))
     return render(
@@ -170,6 +186,7 @@ def experiment_detail(request, slug):
         "reviewers_form": AddReviewersForm(),
         "dimensions": experiment.dimensions.all(),
         "shared_with": experiment.shared_with.order_by("username"),
+        "leaks": leak_report(experiment),
     }
     return render(request, "owner/experiment_detail.html", context)
 
@@ -182,9 +199,34 @@ def experiment_status(request, slug):
     if not form.is_valid():
         messages.error(request, "Unknown status.")
     else:
-        experiment.status = form.cleaned_data["status"]
+        status = form.cleaned_data["status"]
+        opening = status == Experiment.Status.OPEN and not experiment.is_open
+        if opening and not form.cleaned_data["confirm_leaks"]:
+            report = leak_report(experiment)
+            if report.unresolved:
+                # Opening shows these to reviewers: the owner says so explicitly.
+                context = {"experiment": experiment, "leaks": report}
+                return render(request, "owner/open_confirm.html", context)
+        experiment.status = status
         experiment.save(update_fields=["status"])
         messages.success(request, f"Experiment is now {experiment.get_status_display().lower()}.")
+    return redirect("owner-experiment", experiment.slug)
+
+
+@login_required
+@require_POST
+def experiment_leaks(request, slug):
+    """The owner's decision on the flagged pairs: take them out of review, or keep them."""
+    experiment = get_experiment_for_owner(request.user, slug)
+    action = request.POST.get("action")
+    if action == "exclude":
+        n = exclude_flagged_pairs(experiment)
+        messages.success(request, f"{n} flagged pair{pluralize(n)} taken out of review.")
+    elif action == "keep":
+        n = keep_flagged_pairs(experiment)
+        messages.success(request, f"{n} flagged pair{pluralize(n)} kept in review.")
+    else:
+        return HttpResponseBadRequest("Choose exclude or keep.")
     return redirect("owner-experiment", experiment.slug)
 
 

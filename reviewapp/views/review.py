@@ -99,7 +99,7 @@ def pair_context(
     if membership.quota:
         progress = type(progress)(progress.done, membership.quota, None)
     context = {
-        "experiment_name": experiment.name,
+        "review_title": experiment.title_for_reviewers,
         "instructions": render_markdown(experiment.instructions),
         "progress": progress,
         "notice": notice,
@@ -145,7 +145,7 @@ def render_pair(request, experiment, context):
 
 
 def closed_context(experiment) -> dict:
-    return {"closed": True, "experiment_name": experiment.name}
+    return {"closed": True, "review_title": experiment.title_for_reviewers}
 
 
 @login_required

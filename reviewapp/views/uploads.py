@@ -12,6 +12,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from ..access import get_experiment_for_owner
+from ..experiments import experiment_leaks_for, flag_pair_leaks, model_names
+from ..leaks import LeakTally
 from ..uploads import (
     UploadError,
     check_upload_size,
@@ -53,11 +55,13 @@ def upload_pairs(request, slug):
     if request.method == "POST" and form.is_valid():
         upload, pairing = form.cleaned_data["file"], form.cleaned_data["pairing"]
         token = None
+        existing_models = model_names(experiment)
+        tally = LeakTally(existing_models)
         try:
             check_upload_size(upload.size)
             token = save_pending_upload(upload.chunks())
             result = preview_upload(
-                experiment, pending_upload_path(token), pairing, name=upload.name
+                experiment, pending_upload_path(token), pairing, name=upload.name, on_pair=tally
             )
         except UploadError as error:
             if token:
@@ -76,6 +80,9 @@ def upload_pairs(request, slug):
             file_name=upload.name,
             models=result.models.most_common(),
             pairings=result.pairings.most_common(),
+            # Checked against the models of the file and of the pairs already there.
+            leaks=experiment_leaks_for(experiment, existing_models | set(result.models)),
+            flagged={"count": tally.count, "rows": tally.rows},
         )
         return render(request, "uploads/preview.html", context)
     return render(request, "uploads/upload.html", context)
@@ -101,4 +108,10 @@ def confirm_upload(request, slug):
         discard_pending_upload(token)
         request.session.pop(session_key(experiment), None)
     messages.success(request, result.summary())
+    if n_flagged := flag_pair_leaks(experiment):
+        messages.warning(
+            request,
+            f"{n_flagged} pair{'s' if n_flagged != 1 else ''} may reveal which model wrote "
+            "an output: see Possible identity leaks below.",
+        )
     return redirect("owner-experiment", experiment.slug)

@@ -2,6 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from reviewapp.experiments import flag_pair_leaks
 from reviewapp.management.lookup import experiment_or_error
 from reviewapp.uploads import PAIRINGS, UploadError, import_upload, preview_upload
 
@@ -37,3 +38,8 @@ class Command(BaseCommand):
         except UploadError as error:
             raise CommandError(str(error)) from None
         self.stdout.write(result.summary())
+        if result.committed and (n_flagged := flag_pair_leaks(experiment)):
+            self.stdout.write(
+                f"{n_flagged} pair(s) may reveal which model wrote an output (a model's name "
+                "or a self-identification): see the experiment page to exclude or keep them."
+            )

@@ -5,12 +5,14 @@ from django.contrib.auth.models import Permission
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from reviewapp.experiments import create_experiment
+from reviewapp.experiments import create_experiment, flag_pair_leaks
 from reviewapp.models import Experiment
 from reviewapp.uploads import import_upload
 
 DEMO_FILE = Path(__file__).resolve().parents[2] / "demo_data" / "tulu1_demo_pairs.jsonl"
 DEMO_SLUG = "demo-tulu65b-vs-chatgpt"
+# What the demo's reviewers see instead of its name (which names both models).
+DEMO_REVIEWER_TITLE = "Which answer is better?"
 OWNER = ("owner", "owner-demo-pass")
 REVIEWERS = [("alice", "alice-demo-pass"), ("bob", "bob-demo-pass"), ("carol", "carol-demo-pass")]
 INSTRUCTIONS = """Compare the two answers to the prompt. For each dimension pick the better one,
@@ -44,14 +46,19 @@ class Command(BaseCommand):
             experiment = create_experiment(
                 owner=owner,
                 name="Demo: is fine-tuned Tulu 65B as good as ChatGPT?",
+                reviewer_title=DEMO_REVIEWER_TITLE,
                 slug=DEMO_SLUG,
                 instructions=INSTRUCTIONS,
                 baseline_model="chatgpt",
                 status=Experiment.Status.OPEN,
                 seed=20231,
             )
+        elif not experiment.reviewer_title:  # seeded before reviewer-facing titles existed
+            experiment.reviewer_title = DEMO_REVIEWER_TITLE
+            experiment.save(update_fields=["reviewer_title"])
         experiment.reviewers.add(*reviewers)
         result = import_upload(experiment, DEMO_FILE, pairing="all")
+        flag_pair_leaks(experiment)
         self.stdout.write(f"Demo experiment {experiment.slug}: {result.summary()}")
         self.stdout.write("Demo logins (username / password):")
         for username, password in [OWNER, *REVIEWERS]:
