@@ -8,18 +8,19 @@ The assignment rule (stated once; the code below implements exactly this):
   constraint backs this up).
 - Fewest reviews first: only the candidates at the lowest slot level are considered.
 - Then a random order of the reviewer's own, reproducible from the experiment seed: the
-  reviewer's n-th claim (n = assignments they have had in the experiment so far) starts at
-  the point hash(seed, reviewer, n) of the pairs' shuffle-key space, reads the next WINDOW
-  candidates of that level in shuffle-key order (wrapping around at the end), and takes the
-  one with the smallest hash(seed, reviewer, pair). A fresh starting point per claim keeps
-  one reviewer's order unrelated to another's (and to the key order); with at most WINDOW
-  candidates it is exactly the reviewer's own random permutation. Each claim reads WINDOW
-  index entries, whatever the size of the experiment.
+  reviewer's claim number n (n = pairs the queue has given them so far, kept on their
+  membership as `claims`) starts at the point hash(seed, reviewer, n) of the pairs'
+  shuffle-key space, reads the next WINDOW candidates of that level in shuffle-key order
+  (wrapping around at the end), and takes the one with the smallest
+  hash(seed, reviewer, pair). A fresh starting point per claim keeps one reviewer's order
+  unrelated to another's (and to the key order); with at most WINDOW candidates it is
+  exactly the reviewer's own random permutation. Each claim reads about WINDOW index
+  entries, whatever the size of the experiment or the reviewer's history.
 - Gold pairs (attention checks) are outside that queue and have no slot limit. After n
-  assignments a reviewer has had min(G, floor(gold_rate * n + u)) of the G gold pairs,
-  u a seeded per-reviewer offset in [0, 1): the set rate, at positions that differ between
-  reviewers. A gold pair is given only instead of a regular pair that is available to the
-  reviewer, so the queue never ends in gold; gold pairs come in the order of
+  pairs from the queue a reviewer has had min(G, floor(gold_rate * n + u)) of the G gold
+  pairs, u a seeded per-reviewer offset in [0, 1): the set rate, at positions that differ
+  between reviewers. A gold pair is given only instead of a regular pair that is available
+  to the reviewer, so the queue never ends in gold; gold pairs come in the order of
   hash(seed, reviewer, pair).
 - Invite-link reviewers stop at their quota of submitted pairs (gold included).
 - Left/right is a seeded coin per (reviewer, pair), recorded on the Assignment.
@@ -42,7 +43,6 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import Case, Count, Exists, F, OuterRef, Subquery, Value, When
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from .models import Assignment, Experiment, Membership, Pair
@@ -142,43 +142,36 @@ def _release(experiment: Experiment, now: datetime) -> int:
 # -- the claim ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _ReviewerState:
-    current_id: int | None  # the reviewer's live shown assignment (the oldest), if any
-    stale: bool  # whether any lease in the experiment has run out
-    assigned: int  # assignments the reviewer has had in the experiment (any status)
-
-
-def _reviewer_state(experiment: Experiment, reviewer, now: datetime) -> _ReviewerState:
-    """What a claim needs to know first, in one query."""
+def _current_and_stale(experiment: Experiment, reviewer, now: datetime) -> tuple[int | None, bool]:
+    """In one query: the id of the reviewer's live shown assignment (the oldest, if any),
+    and whether any lease in the experiment has run out."""
     cutoff = now - lease_length()
-    mine = Assignment.objects.filter(experiment=OuterRef("pk"), reviewer=reviewer)
-    live = mine.filter(status=Assignment.Status.SHOWN, shown_at__gte=cutoff).order_by("shown_at")
+    live = Assignment.objects.filter(
+        experiment=OuterRef("pk"),
+        reviewer=reviewer,
+        status=Assignment.Status.SHOWN,
+        shown_at__gte=cutoff,
+    ).order_by("shown_at")
     stale = Assignment.objects.filter(
         experiment=OuterRef("pk"), status=Assignment.Status.SHOWN, shown_at__lt=cutoff
     )
-    assigned = mine.order_by().values("experiment").annotate(n=Count("pk")).values("n")
-    current_id, is_stale, n = (
+    current_id, is_stale = (
         Experiment.objects.filter(pk=experiment.pk)
-        .annotate(
-            current_id=Subquery(live.values("pk")[:1]),
-            stale=Exists(stale),
-            assigned=Coalesce(Subquery(assigned), 0),
-        )
-        .values_list("current_id", "stale", "assigned")
+        .annotate(current_id=Subquery(live.values("pk")[:1]), stale=Exists(stale))
+        .values_list("current_id", "stale")
         .get()
     )
-    return _ReviewerState(current_id, bool(is_stale), n)
+    return current_id, bool(is_stale)
 
 
 def current_assignment(
     experiment: Experiment, reviewer, now: datetime | None = None
 ) -> Assignment | None:
     """The pair this reviewer was shown and has not answered yet, if its lease is live."""
-    state = _reviewer_state(experiment, reviewer, now or timezone.now())
-    if state.current_id is None:
+    current_id, _stale = _current_and_stale(experiment, reviewer, now or timezone.now())
+    if current_id is None:
         return None
-    return Assignment.objects.select_related("pair").get(pk=state.current_id)
+    return Assignment.objects.select_related("pair").get(pk=current_id)
 
 
 def _candidates(experiment: Experiment, reviewer):
@@ -211,7 +204,7 @@ def _window(experiment: Experiment, reviewer, start: int) -> list[tuple[int, int
     return window
 
 
-def _lock_regular_pair(experiment: Experiment, reviewer, assigned: int, wait_for: int | None):
+def _lock_regular_pair(experiment: Experiment, reviewer, claims: int, wait_for: int | None):
     """Lock and return the regular pair the rule gives this reviewer now, or None.
 
     Rows other reviewers are taking right now are passed over (SKIP LOCKED), so this
@@ -227,7 +220,7 @@ def _lock_regular_pair(experiment: Experiment, reviewer, assigned: int, wait_for
         )
         if waited is not None:
             return waited
-    window = _window(experiment, reviewer, claim_start(experiment.seed, reviewer.pk, assigned))
+    window = _window(experiment, reviewer, claim_start(experiment.seed, reviewer.pk, claims))
     if not window:
         return None
     ids = [pk for pk, _ in sorted(window, key=_by_pick_key(experiment, reviewer))]
@@ -249,14 +242,27 @@ def _lock_regular_pair(experiment: Experiment, reviewer, assigned: int, wait_for
     )
 
 
-def _lock_reviewer(reviewer) -> None:
-    """Lock the reviewer's user row (FOR NO KEY UPDATE) until the transaction ends. Its
-    own statement: under READ COMMITTED a statement's snapshot is taken when it starts,
-    so a read in the locking statement itself would miss the assignment that the request
-    it waited for has just committed. (A no-op on SQLite, whose transaction holds the
-    database's write lock.)"""
+def _lock_reviewer(experiment: Experiment, reviewer) -> tuple[int | None, int]:
+    """Lock the reviewer's place in the experiment until the transaction ends, and return
+    (membership id, claims so far). Its own statement: under READ COMMITTED a statement's
+    snapshot is taken when it starts, so a read of assignments in the locking statement
+    would miss the one that the request it waited for has just committed (the locked row
+    itself is read in its newest version). A no-op lock on SQLite, whose transaction holds
+    the database's write lock.
+
+    Someone who is not a member (scripts and tests call the stage functions directly)
+    has their user row locked instead and their assignments counted."""
+    member = (
+        Membership.objects.filter(experiment=experiment, user=reviewer)
+        .select_for_update(no_key=True)
+        .values_list("pk", "claims")
+        .first()
+    )
+    if member is not None:
+        return member
     users = get_user_model().objects.filter(pk=reviewer.pk)
     list(users.select_for_update(no_key=True).values_list("pk", flat=True))
+    return None, Assignment.objects.filter(experiment=experiment, reviewer=reviewer).count()
 
 
 def next_assignment(experiment: Experiment, reviewer, now: datetime | None = None):
@@ -285,17 +291,19 @@ def next_assignment(experiment: Experiment, reviewer, now: datetime | None = Non
     for _round in range(MAX_ROUNDS):
         try:
             with transaction.atomic():
-                _lock_reviewer(reviewer)
-                state = _reviewer_state(experiment, reviewer, now)
-                if state.current_id is not None:
-                    return Assignment.objects.select_related("pair").get(pk=state.current_id)
-                if state.stale:
+                member_id, claims = _lock_reviewer(experiment, reviewer)
+                current_id, stale = _current_and_stale(experiment, reviewer, now)
+                if current_id is not None:
+                    return Assignment.objects.select_related("pair").get(pk=current_id)
+                if stale:
                     _release(experiment, now)
-                pair = _lock_regular_pair(experiment, reviewer, state.assigned, wait_for)
+                pair = _lock_regular_pair(experiment, reviewer, claims, wait_for)
                 if pair is not None:
                     # A regular pair is available, so a gold pair may be given instead
                     # (the regular pair's lock simply ends with the transaction).
-                    gold = _gold_pair_due(experiment, reviewer, state.assigned)
+                    gold = _gold_pair_due(experiment, reviewer, claims)
+                    if member_id is not None:
+                        Membership.objects.filter(pk=member_id).update(claims=F("claims") + 1)
                     return _take(experiment, reviewer, gold or pair, now)
                 # Read without locking: is anything left at all, locked or not?
                 wait_for = _candidates(experiment, reviewer).values_list("pk", flat=True).first()
@@ -331,19 +339,19 @@ def gold_offset(seed: int, reviewer_id: int) -> float:
 
 
 def gold_after(experiment: Experiment, reviewer_id: int, n: int) -> int:
-    """How many gold pairs the rule has given a reviewer after n assignments (while regular
-    pairs remained for them): min(G, floor(gold_rate * n + u))."""
+    """How many gold pairs the rule has given a reviewer after n pairs from the queue (while
+    regular pairs remained for them): min(G, floor(gold_rate * n + u))."""
     if experiment.gold_rate <= 0 or experiment.gold_pair_count == 0:
         return 0
     due = math.floor(experiment.gold_rate * n + gold_offset(experiment.seed, reviewer_id))
     return min(experiment.gold_pair_count, due)
 
 
-def _gold_pair_due(experiment: Experiment, reviewer, assigned: int) -> Pair | None:
+def _gold_pair_due(experiment: Experiment, reviewer, claims: int) -> Pair | None:
     """The gold pair to give instead of a regular one, when this reviewer's gold share is
     due (gold_after), else None. Each gold pair is one probe of the (pair, reviewer) index:
     a handful, never the reviewer's whole history."""
-    if gold_after(experiment, reviewer.pk, assigned + 1) == 0:
+    if gold_after(experiment, reviewer.pk, claims + 1) == 0:
         return None
     had = Assignment.objects.filter(pair=OuterRef("pk"), reviewer=reviewer)
     gold = list(
@@ -352,7 +360,7 @@ def _gold_pair_due(experiment: Experiment, reviewer, assigned: int) -> Pair | No
         .values_list("pk", "shuffle_key", "excluded", "had")
     )
     had_count = sum(1 for *_, had_it in gold if had_it)
-    if had_count >= gold_after(experiment, reviewer.pk, assigned + 1):
+    if had_count >= gold_after(experiment, reviewer.pk, claims + 1):
         return None
     open_gold = [(pk, key) for pk, key, excluded, had_it in gold if not (excluded or had_it)]
     if not open_gold:

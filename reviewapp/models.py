@@ -183,6 +183,10 @@ class Membership(models.Model):
     quota = models.PositiveIntegerField(null=True, blank=True)
     # What the crowd platform passed along (e.g. STUDY_ID, SESSION_ID, hitId), for the audit.
     platform_data = models.JSONField(default=dict, blank=True)
+    # Pairs the review queue has given this member (any outcome). It seeds where each
+    # claim starts and paces the gold pairs (assignment.py): read with the member's row
+    # lock, so a claim never counts the member's history.
+    claims = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["experiment", "user"]
