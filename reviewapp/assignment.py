@@ -42,7 +42,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Count, Exists, F, OuterRef, Subquery, Value, When
+from django.db.models import Case, Count, Exists, F, OuterRef, Q, Subquery, Value, When
 from django.utils import timezone
 
 from .models import Assignment, Experiment, Membership, Pair
@@ -179,28 +179,50 @@ def _candidates(experiment: Experiment, reviewer):
 
     `is_gold=False` matches the leading columns of the pair_queue index (experiment,
     is_gold, slots_taken, shuffle_key), which is what lets the queries below walk the
-    index instead of sorting the experiment; "not had" is one probe of the unique
-    (pair, reviewer) index per pair the walk reaches, never a read of the reviewer's
-    whole history."""
+    index instead of sorting the experiment. "Not had" is written as "the reviewer's
+    assignment of this pair IS NULL", a scalar subquery: PostgreSQL runs it as one probe
+    of the (pair, reviewer) index per pair the walk reaches. Written as NOT EXISTS, the
+    planner may turn it into a hash anti-join that reads the reviewer's whole history
+    first, whenever its estimates favour that."""
     had = Assignment.objects.filter(pair=OuterRef("pk"), reviewer=reviewer)
-    return Pair.objects.filter(
-        experiment=experiment,
-        is_gold=False,
-        excluded=False,
-        slots_taken__lt=experiment.reviews_per_pair,
-    ).filter(~Exists(had))
+    had = had.order_by().values("pk")[:1]
+    return (
+        Pair.objects.filter(
+            experiment=experiment,
+            is_gold=False,
+            excluded=False,
+            slots_taken__lt=experiment.reviews_per_pair,
+        )
+        .alias(had=Subquery(had))
+        .filter(had__isnull=True)
+    )
 
 
 def _window(experiment: Experiment, reviewer, start: int) -> list[tuple[int, int]]:
     """(id, shuffle_key) of the next WINDOW candidates of the lowest level from `start`,
-    wrapping around."""
+    wrapping around.
+
+    The walk is bounded by construction, not by the planner's estimates: the inner query
+    reads 2 x WINDOW index entries of the level in key order and only those are asked
+    "had it?". (A reviewer who has had more than WINDOW of them, by skipping, gets a
+    smaller window; an empty one falls back to the first free candidate.)"""
     candidates = _candidates(experiment, reviewer)
     lowest = candidates.order_by("slots_taken").values("slots_taken")[:1]
-    level = candidates.filter(slots_taken=Subquery(lowest)).order_by("shuffle_key")
-    window = list(level.filter(shuffle_key__gte=start).values_list("pk", "shuffle_key")[:WINDOW])
+    level = Pair.objects.filter(
+        experiment=experiment, is_gold=False, slots_taken=Subquery(lowest)
+    ).order_by("shuffle_key")
+
+    def run(keys: Q) -> list[tuple[int, int]]:
+        walked = level.filter(keys).values("pk")[: 2 * WINDOW]
+        return list(
+            candidates.filter(pk__in=walked)
+            .order_by("shuffle_key")
+            .values_list("pk", "shuffle_key")[:WINDOW]
+        )
+
+    window = run(Q(shuffle_key__gte=start))
     if len(window) < WINDOW:
-        wrapped = level.filter(shuffle_key__lt=start).values_list("pk", "shuffle_key")
-        window += wrapped[: WINDOW - len(window)]
+        window += run(Q(shuffle_key__lt=start))[: WINDOW - len(window)]
     return window
 
 
