@@ -42,7 +42,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Count, Exists, F, OuterRef, Q, Subquery, Value, When
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from .models import Assignment, Experiment, Membership, Pair
@@ -245,16 +245,16 @@ def _lock_regular_pair(experiment: Experiment, reviewer, claims: int, wait_for: 
     window = _window(experiment, reviewer, claim_start(experiment.seed, reviewer.pk, claims))
     if not window:
         return None
-    ids = [pk for pk, _ in sorted(window, key=_by_pick_key(experiment, reviewer))]
-    preference = Case(*(When(pk=pk, then=Value(rank)) for rank, pk in enumerate(ids)))
-    pair = (
-        Pair.objects.filter(pk__in=ids, slots_taken__lt=k)
-        .order_by(preference)
-        .select_for_update(skip_locked=True, of=("self",))
-        .first()
-    )
-    if pair is not None:
-        return pair
+    # In the reviewer's order, the first pair nobody else is taking right now (usually the
+    # first: other reviewers rank the window differently).
+    for pk, _ in sorted(window, key=_by_pick_key(experiment, reviewer)):
+        pair = (
+            Pair.objects.filter(pk=pk, slots_taken__lt=k)
+            .select_for_update(skip_locked=True, of=("self",))
+            .first()
+        )
+        if pair is not None:
+            return pair
     # Every pair of the window is being taken by somebody else: any free candidate.
     return (
         _candidates(experiment, reviewer)
