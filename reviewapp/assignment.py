@@ -375,12 +375,15 @@ def _gold_pair_due(experiment: Experiment, reviewer, claims: int) -> Pair | None
     a handful, never the reviewer's whole history."""
     if gold_after(experiment, reviewer.pk, claims + 1) == 0:
         return None
+    # "Had it?" as a scalar subquery, as in _candidates: an EXISTS here may be run as one
+    # hashed read of the reviewer's whole history.
     had = Assignment.objects.filter(pair=OuterRef("pk"), reviewer=reviewer)
     gold = list(
         Pair.objects.filter(experiment=experiment, is_gold=True)
-        .annotate(had=Exists(had))
+        .annotate(had=Subquery(had.order_by().values("pk")[:1]))
         .values_list("pk", "shuffle_key", "excluded", "had")
     )
+    gold = [(pk, key, excluded, had_id is not None) for pk, key, excluded, had_id in gold]
     had_count = sum(1 for *_, had_it in gold if had_it)
     if had_count >= gold_after(experiment, reviewer.pk, claims + 1):
         return None
