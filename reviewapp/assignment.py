@@ -49,13 +49,11 @@ from .models import Assignment, Experiment, Membership, Pair
 
 MASK_BITS = 56
 
-# How many candidates of the lowest level, read in index order from the claim's starting
-# point, the pick is drawn from. Bigger mixes more; each costs an index entry.
+# Candidates of the lowest level each pick is drawn from (read in index order from the
+# claim's starting point). Bigger mixes more; each costs an index entry.
 WINDOW = 50
-
-# Rounds of "everything left is locked by others: wait for one of them, then look again".
-# Each round waits for another reviewer's short transaction to commit, so this is only
-# reached near the very end of an experiment.
+# Rounds of "everything left is locked by others: wait for one, then look again" (only
+# reached near the very end of an experiment).
 MAX_ROUNDS = 50
 
 
@@ -74,14 +72,10 @@ def claim_start(seed: int, reviewer_id: int, n: int) -> int:
     return seeded_bits(seed, "start", reviewer_id, n)
 
 
-def pick_key(seed: int, reviewer_id: int, shuffle_key: int) -> int:
-    """The reviewer's own random rank of a pair (the pair named by its seeded shuffle key)."""
-    return seeded_bits(seed, "pick", reviewer_id, shuffle_key)
-
-
 def _by_pick_key(experiment: Experiment, reviewer):
-    """Sort key for (id, shuffle_key) rows: the reviewer's pick_key, then the id."""
-    return lambda row: (pick_key(experiment.seed, reviewer.pk, row[1]), row[0])
+    """Sort key for (id, shuffle_key) rows: the reviewer's own random rank of the pair,
+    hash(seed, reviewer, pair) (the pair named by its seeded shuffle key), then the id."""
+    return lambda row: (seeded_bits(experiment.seed, "pick", reviewer.pk, row[1]), row[0])
 
 
 # -- slots --------------------------------------------------------------------------------
@@ -93,8 +87,7 @@ def take_slot(pair_id: int, n: int = 1) -> None:
 
 
 def free_slot(pair_id: int, n: int = 1) -> None:
-    """Count n fewer assignments holding a slot of the pair. Call under the pair's row lock
-    (or in a statement that takes it: the update itself does)."""
+    """Count n fewer assignments holding a slot of the pair (the update takes its lock)."""
     Pair.objects.filter(pk=pair_id).update(slots_taken=F("slots_taken") - n)
 
 
@@ -164,26 +157,13 @@ def _current_and_stale(experiment: Experiment, reviewer, now: datetime) -> tuple
     return current_id, bool(is_stale)
 
 
-def current_assignment(
-    experiment: Experiment, reviewer, now: datetime | None = None
-) -> Assignment | None:
-    """The pair this reviewer was shown and has not answered yet, if its lease is live."""
-    current_id, _stale = _current_and_stale(experiment, reviewer, now or timezone.now())
-    if current_id is None:
-        return None
-    return Assignment.objects.select_related("pair").get(pk=current_id)
-
-
 def _candidates(experiment: Experiment, reviewer):
     """Regular pairs this reviewer has not had that still have a free slot.
 
-    `is_gold=False` matches the leading columns of the pair_queue index (experiment,
-    is_gold, slots_taken, shuffle_key), which is what lets the queries below walk the
-    index instead of sorting the experiment. "Not had" is written as "the reviewer's
-    assignment of this pair IS NULL", a scalar subquery: PostgreSQL runs it as one probe
-    of the (pair, reviewer) index per pair the walk reaches. Written as NOT EXISTS, the
-    planner may turn it into a hash anti-join that reads the reviewer's whole history
-    first, whenever its estimates favour that."""
+    `is_gold=False` matches the pair_queue index (experiment, is_gold, slots_taken,
+    shuffle_key), so the queries below walk it instead of sorting the experiment. "Not
+    had" is a scalar subquery IS NULL: one index probe per pair the walk reaches. As NOT
+    EXISTS, PostgreSQL may plan a hash anti-join that reads the whole history first."""
     had = Assignment.objects.filter(pair=OuterRef("pk"), reviewer=reviewer)
     had = had.order_by().values("pk")[:1]
     return (
@@ -200,12 +180,9 @@ def _candidates(experiment: Experiment, reviewer):
 
 def _window(experiment: Experiment, reviewer, start: int) -> list[tuple[int, int]]:
     """(id, shuffle_key) of the next WINDOW candidates of the lowest level from `start`,
-    wrapping around.
-
-    The walk is bounded by construction, not by the planner's estimates: the inner query
-    reads 2 x WINDOW index entries of the level in key order and only those are asked
-    "had it?". (A reviewer who has had more than WINDOW of them, by skipping, gets a
-    smaller window; an empty one falls back to the first free candidate.)"""
+    wrapping around. Bounded by construction, not by the planner's estimates: only the
+    next 2 x WINDOW index entries are asked "had it?" (a reviewer who skipped many of
+    them gets a smaller window; an empty one falls back to any free candidate)."""
     candidates = _candidates(experiment, reviewer)
     lowest = candidates.order_by("slots_taken").values("slots_taken")[:1]
     level = Pair.objects.filter(
@@ -265,15 +242,10 @@ def _lock_regular_pair(experiment: Experiment, reviewer, claims: int, wait_for: 
 
 
 def _lock_reviewer(experiment: Experiment, reviewer) -> tuple[int | None, int]:
-    """Lock the reviewer's place in the experiment until the transaction ends, and return
-    (membership id, claims so far). Its own statement: under READ COMMITTED a statement's
-    snapshot is taken when it starts, so a read of assignments in the locking statement
-    would miss the one that the request it waited for has just committed (the locked row
-    itself is read in its newest version). A no-op lock on SQLite, whose transaction holds
-    the database's write lock.
-
-    Someone who is not a member (scripts and tests call the stage functions directly)
-    has their user row locked instead and their assignments counted."""
+    """Lock the reviewer's membership until the transaction ends; return (its id, claims).
+    Its own statement: under READ COMMITTED a read of assignments in the locking statement
+    would miss the one the request it waited for has just committed. A non-member
+    (scripts and tests call this directly) has their user row locked and history counted."""
     member = (
         Membership.objects.filter(experiment=experiment, user=reviewer)
         .select_for_update(no_key=True)
@@ -290,24 +262,14 @@ def _lock_reviewer(experiment: Experiment, reviewer) -> tuple[int | None, int]:
 def next_assignment(experiment: Experiment, reviewer, now: datetime | None = None):
     """The reviewer's current assignment, or a newly taken one, or None when nothing is left.
 
-    Taking the pair is one short transaction:
-    - the reviewer's own user row is locked, so a double click or two tabs of one
-      reviewer queue behind each other and get the same assignment, while other
-      reviewers pass freely;
-    - expired leases anywhere in the experiment are released first (a subtransaction,
-      only when there are any);
-    - the chosen pair is locked with FOR UPDATE SKIP LOCKED, so concurrent reviewers
-      each take a different row instead of queueing on the same one;
-    - the unique (pair, reviewer) constraint and the slot count re-checked under the
-      pair's lock keep the rules even so.
-    None must mean "nothing left for you", never "somebody holds a lock this instant" (a
-    pair being taken may still have a free slot). So when every candidate is locked, the
-    transaction ends and a fresh one waits on one of those rows, holding no pair lock of
-    its own while it waits (waiting while holding one could deadlock with a reviewer
-    doing the same), then looks again.
-    On SQLite select_for_update is a no-op: the transaction takes the database write lock
-    (transaction_mode IMMEDIATE) and simply serialises.
-    """
+    One short transaction: the reviewer's membership row is locked (a double click or two
+    tabs queue behind each other and get the same assignment; other reviewers pass
+    freely), expired leases are released, and the chosen pair is locked FOR UPDATE SKIP
+    LOCKED (concurrent reviewers take different rows instead of queueing on one). None
+    means "nothing left for you", never "somebody holds a lock this instant": when every
+    candidate is locked, the transaction ends and a fresh one waits on one of those rows,
+    holding no pair lock of its own (that could deadlock), then looks again. On SQLite
+    the transaction takes the database write lock (IMMEDIATE) and simply serialises."""
     now = now or timezone.now()
     wait_for = None
     for _round in range(MAX_ROUNDS):
@@ -334,7 +296,8 @@ def next_assignment(experiment: Experiment, reviewer, now: datetime | None = Non
         except IntegrityError:
             # Only reachable if the reviewer row lock was bypassed (SQLite with another
             # transaction mode): the other request's assignment is the current one.
-            return current_assignment(experiment, reviewer, now)
+            current_id, _stale = _current_and_stale(experiment, reviewer, now)
+            return Assignment.objects.select_related("pair").filter(pk=current_id).first()
     return None
 
 
@@ -355,17 +318,13 @@ def _take(experiment: Experiment, reviewer, pair: Pair, now: datetime) -> Assign
 # -- gold pairs ---------------------------------------------------------------------------
 
 
-def gold_offset(seed: int, reviewer_id: int) -> float:
-    """u in the gold rule: where in [0, 1) the reviewer's gold schedule is shifted."""
-    return seeded_bits(seed, "gold", reviewer_id) / 2**MASK_BITS
-
-
 def gold_after(experiment: Experiment, reviewer_id: int, n: int) -> int:
     """How many gold pairs the rule has given a reviewer after n pairs from the queue (while
     regular pairs remained for them): min(G, floor(gold_rate * n + u))."""
     if experiment.gold_rate <= 0 or experiment.gold_pair_count == 0:
         return 0
-    due = math.floor(experiment.gold_rate * n + gold_offset(experiment.seed, reviewer_id))
+    offset = seeded_bits(experiment.seed, "gold", reviewer_id) / 2**MASK_BITS  # u
+    due = math.floor(experiment.gold_rate * n + offset)
     return min(experiment.gold_pair_count, due)
 
 
@@ -455,36 +414,27 @@ def regular_share(experiment: Experiment, n_reviewers: int) -> int:
 
 def gold_alongside(experiment: Experiment, reviewer_id: int, regular: int) -> int:
     """How many gold pairs the gold rule gives a reviewer who reviews `regular` regular
-    pairs: the assignment that brings their regular count to `regular` is the n-th for the
-    first n with n - gold_after(n) == regular, and the queue ends after a regular pair."""
-    if regular == 0:
-        return 0
+    pairs: the queue ends after a regular pair, the n-th assignment for the first n with
+    n - gold_after(n) == regular."""
     n = regular
     while n - gold_after(experiment, reviewer_id, n) < regular:
         n += 1
     return n - regular
 
 
-def reviewer_share(
-    experiment: Experiment, reviewer_id: int, n_reviewers: int, quota: int | None = None
-) -> int:
-    """The pairs a reviewer will see in all, gold pairs included, known from the start:
-    their regular share plus the gold pairs the gold rule mixes in alongside it; for an
-    invite-link reviewer, their quota (which counts gold pairs too)."""
-    if quota:
-        return quota
-    regular = regular_share(experiment, n_reviewers)
-    return regular + gold_alongside(experiment, reviewer_id, regular)
-
-
 def progress_for(
     experiment: Experiment, reviewer_id: int, done: int, n_reviewers: int, quota=None
 ) -> Progress:
     """THE definition of a reviewer's progress: submitted assignments (gold included) of
-    reviewer_share. The share is exact when every member can review every pair (no more
-    members than reviews_per_pair) and for a quota; with more members it is the fair split,
-    and only a reviewer who goes on past it sees the count grow with them."""
-    share = reviewer_share(experiment, reviewer_id, n_reviewers, quota)
+    the pairs they will see in all, known from the start: their regular share plus the
+    gold pairs the gold rule mixes in alongside it, or their quota (which counts gold
+    too). Exact when every member can review every pair (no more members than
+    reviews_per_pair) and for a quota; with more members it is the fair split, and only
+    a reviewer who goes on past it sees the total grow with them."""
+    if quota:
+        return Progress(done=done, share=max(quota, done))
+    regular = regular_share(experiment, n_reviewers)
+    share = regular + gold_alongside(experiment, reviewer_id, regular)
     return Progress(done=done, share=max(share, done))
 
 
@@ -529,16 +479,16 @@ def experiment_progress(experiments) -> dict[int, ExperimentProgress]:
         .annotate(n=Count("id"))
         .values_list("experiment_id", "n")
     )
-    members: dict[int, list[tuple[int, int | None]]] = {pk: [] for pk in ids}
-    for experiment_id, user_id, quota in Membership.objects.filter(
-        experiment_id__in=ids
-    ).values_list("experiment_id", "user_id", "quota"):
-        members[experiment_id].append((user_id, quota))
+    members: dict[int, list[int]] = {pk: [] for pk in ids}
+    for experiment_id, user_id in Membership.objects.filter(experiment_id__in=ids).values_list(
+        "experiment_id", "user_id"
+    ):
+        members[experiment_id].append(user_id)
     result = {}
     for experiment in experiments:
         crew = members[experiment.pk]
         regular = regular_share(experiment, len(crew))
-        gold = sum(gold_alongside(experiment, user_id, regular) for user_id, _ in crew)
+        gold = sum(gold_alongside(experiment, user_id, regular) for user_id in crew)
         result[experiment.pk] = ExperimentProgress(
             pairs=experiment.pair_count,
             gold_pairs=experiment.gold_pair_count,
