@@ -1,19 +1,36 @@
-"""Choosing the next pair for a reviewer and which output goes on the left.
+"""Choosing the next pair for a reviewer, which output goes on the left, and progress.
 
-Rules:
-- a pair is reviewed by `reviews_per_pair` distinct reviewers, never twice by one;
-- pairs holding the fewest slots come first, then a reproducible random order
-  per reviewer: the reviewer starts at a seeded point of the pairs' seeded shuffle
-  order and takes, from the next WINDOW pairs, the one with the smallest shuffle key
-  XOR a seeded per-reviewer mask (with fewer than WINDOW pairs left, that is exactly
-  the XOR order; the window keeps each pick an index walk instead of a full sort);
-- left/right is a seeded coin per (reviewer, pair), recorded on the Assignment;
-- a shown but unsubmitted assignment holds its slot for a lease; when the lease
-  runs out the slot is freed for somebody else.
+The assignment rule (stated once; the code below implements exactly this):
 
-`Pair.slots_taken` counts the assignments holding a slot (shown with a live lease,
-or submitted). It only changes here and in judgments.py, always under the pair's
-row lock, so two reviewers can never both take the last slot.
+- A reviewer's candidates are the experiment's regular pairs (not gold, not excluded by
+  the owner) that still have a free slot (fewer than `reviews_per_pair` assignments hold
+  one) and that this reviewer has never been assigned (a unique (pair, reviewer)
+  constraint backs this up).
+- Fewest reviews first: only the candidates at the lowest slot level are considered.
+- Then a random order of the reviewer's own, reproducible from the experiment seed: the
+  reviewer's claim number n (n = pairs the queue has given them so far, kept on their
+  membership as `claims`) starts at the point hash(seed, reviewer, n) of the pairs'
+  shuffle-key space, reads the next WINDOW candidates of that level in shuffle-key order
+  (wrapping around at the end), and takes the one with the smallest
+  hash(seed, reviewer, pair). A fresh starting point per claim keeps one reviewer's order
+  unrelated to another's (and to the key order); with at most WINDOW candidates it is
+  exactly the reviewer's own random permutation. Each claim reads about WINDOW index
+  entries, whatever the size of the experiment or the reviewer's history.
+- Gold pairs (attention checks) are outside that queue and have no slot limit. After n
+  pairs from the queue a reviewer has had min(G, floor(gold_rate * n + u)) of the G gold
+  pairs, u a seeded per-reviewer offset in [0, 1): the set rate, at positions that differ
+  between reviewers. A gold pair is given only instead of a regular pair that is available
+  to the reviewer, so the queue never ends in gold; gold pairs come in the order of
+  hash(seed, reviewer, pair).
+- Invite-link reviewers stop at their quota of submitted pairs (gold included).
+- Left/right is a seeded coin per (reviewer, pair), recorded on the Assignment.
+- A shown but unanswered assignment holds its slot for a lease; when the lease runs out
+  the slot is freed for somebody else. A skip frees the slot (for others, never for the
+  skipper).
+
+`Pair.slots_taken` counts the assignments holding a slot (shown with a live lease, or
+submitted). Every stage changes it through take_slot / free_slot only, under the pair's
+row lock (or SQLite's write lock), so two reviewers can never both take the last slot.
 """
 
 import hashlib
@@ -24,14 +41,20 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from .models import Assignment, Experiment, Pair
-from .rawsql import columns, instance
+from .models import Assignment, Experiment, Membership, Pair
 
 MASK_BITS = 56
+
+# Candidates of the lowest level each pick is drawn from (read in index order from the
+# claim's starting point). Bigger mixes more; each costs an index entry.
+WINDOW = 50
+# Rounds of "everything left is locked by others: wait for one, then look again" (only
+# reached near the very end of an experiment).
+MAX_ROUNDS = 50
 
 
 def seeded_bits(*parts, bits: int = MASK_BITS) -> int:
@@ -44,8 +67,31 @@ def left_is_a_for(seed: int, reviewer_id: int, external_id: str) -> bool:
     return seeded_bits(seed, "side", reviewer_id, external_id, bits=1) == 0
 
 
-def reviewer_mask(seed: int, reviewer_id: int) -> int:
-    return seeded_bits(seed, "order", reviewer_id)
+def claim_start(seed: int, reviewer_id: int, n: int) -> int:
+    """Where the reviewer's n-th claim starts reading the shuffle-key space."""
+    return seeded_bits(seed, "start", reviewer_id, n)
+
+
+def _by_pick_key(experiment: Experiment, reviewer):
+    """Sort key for (id, shuffle_key) rows: the reviewer's own random rank of the pair,
+    hash(seed, reviewer, pair) (the pair named by its seeded shuffle key), then the id."""
+    return lambda row: (seeded_bits(experiment.seed, "pick", reviewer.pk, row[1]), row[0])
+
+
+# -- slots --------------------------------------------------------------------------------
+
+
+def take_slot(pair_id: int, n: int = 1) -> None:
+    """Count n more assignments holding a slot of the pair. Call under the pair's row lock."""
+    Pair.objects.filter(pk=pair_id).update(slots_taken=F("slots_taken") + n)
+
+
+def free_slot(pair_id: int, n: int = 1) -> None:
+    """Count n fewer assignments holding a slot of the pair (the update takes its lock)."""
+    Pair.objects.filter(pk=pair_id).update(slots_taken=F("slots_taken") - n)
+
+
+# -- leases -------------------------------------------------------------------------------
 
 
 def lease_length() -> timedelta:
@@ -82,186 +128,88 @@ def _release(experiment: Experiment, now: datetime) -> int:
             status=Assignment.Status.EXPIRED
         )
         for pair_id, count in sorted(Counter(pair_id for _, pair_id in expired).items()):
-            Pair.objects.filter(pk=pair_id).update(slots_taken=F("slots_taken") - count)
+            free_slot(pair_id, count)
     return len(expired)
 
 
-def current_assignment(
-    experiment: Experiment, reviewer, now: datetime | None = None
-) -> Assignment | None:
-    """The pair this reviewer was shown and has not answered yet, if its lease is live."""
-    current_id, _stale = _current_and_stale(experiment, reviewer, now or timezone.now())
-    if current_id is None:
-        return None
-    return Assignment.objects.select_related("pair").get(pk=current_id)
+# -- the claim ----------------------------------------------------------------------------
 
 
 def _current_and_stale(experiment: Experiment, reviewer, now: datetime) -> tuple[int | None, bool]:
-    """In one round trip: the id of the reviewer's live shown assignment (the oldest, if
-    any), and whether any lease in the experiment has run out."""
-    cutoff = connection.ops.adapt_datetimefield_value(now - lease_length())
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT
-                (SELECT a.id FROM reviewapp_assignment a
-                 WHERE a.experiment_id = %(experiment)s AND a.reviewer_id = %(reviewer)s
-                   AND a.status = 'shown' AND a.shown_at >= %(cutoff)s
-                 ORDER BY a.shown_at LIMIT 1),
-                EXISTS (SELECT 1 FROM reviewapp_assignment s
-                 WHERE s.experiment_id = %(experiment)s AND s.status = 'shown'
-                   AND s.shown_at < %(cutoff)s)
-            """,
-            {"experiment": experiment.pk, "reviewer": reviewer.pk, "cutoff": cutoff},
-        )
-        current_id, stale = cursor.fetchone()
-    return current_id, bool(stale)
-
-
-# How many pairs of the lowest level, read in index order from the reviewer's starting
-# point, the next pair is drawn from. Bigger mixes more; each costs an index entry.
-WINDOW = 50
-
-
-def _xor_key(mask: int):
-    # XOR written with | and & so SQLite and PostgreSQL both accept it.
-    return F("shuffle_key").bitor(mask) - F("shuffle_key").bitand(mask)
+    """In one query: the id of the reviewer's live shown assignment (the oldest, if any),
+    and whether any lease in the experiment has run out."""
+    cutoff = now - lease_length()
+    live = Assignment.objects.filter(
+        experiment=OuterRef("pk"),
+        reviewer=reviewer,
+        status=Assignment.Status.SHOWN,
+        shown_at__gte=cutoff,
+    ).order_by("shown_at")
+    stale = Assignment.objects.filter(
+        experiment=OuterRef("pk"), status=Assignment.Status.SHOWN, shown_at__lt=cutoff
+    )
+    current_id, is_stale = (
+        Experiment.objects.filter(pk=experiment.pk)
+        .annotate(current_id=Subquery(live.values("pk")[:1]), stale=Exists(stale))
+        .values_list("current_id", "stale")
+        .get()
+    )
+    return current_id, bool(is_stale)
 
 
 def _candidates(experiment: Experiment, reviewer):
     """Regular pairs this reviewer has not had that still have a free slot.
 
-    Gold pairs (attention checks) are not in this queue: they are not limited to
-    reviews_per_pair. `is_gold=False` also matches the leading columns of the
-    pair_queue index (experiment, is_gold, slots_taken, shuffle_key), which is what
-    lets every query below walk the index instead of sorting the experiment."""
-    # NOT IN: PostgreSQL runs it as one hashed subplan over the reviewer's own
-    # assignments (an index range), whatever the table statistics say. These queries are
-    # the rare fallbacks that may read every candidate anyway; the usual claim
-    # (CLAIM_NEXT_PAIR_SQL) stops after a few pairs and probes those one by one instead.
-    # An ORM NOT EXISTS became a nested loop that scanned the assignment table once per
-    # pair whenever the statistics were stale (a fresh experiment, or inside a test).
-    already_seen = Assignment.objects.filter(experiment=experiment, reviewer=reviewer).values(
-        "pair_id"
+    `is_gold=False` matches the pair_queue index (experiment, is_gold, slots_taken,
+    shuffle_key), so the queries below walk it instead of sorting the experiment. "Not
+    had" is a scalar subquery IS NULL: one index probe per pair the walk reaches. As NOT
+    EXISTS, PostgreSQL may plan a hash anti-join that reads the whole history first."""
+    had = Assignment.objects.filter(pair=OuterRef("pk"), reviewer=reviewer)
+    had = had.order_by().values("pk")[:1]
+    return (
+        Pair.objects.filter(
+            experiment=experiment,
+            is_gold=False,
+            excluded=False,
+            slots_taken__lt=experiment.reviews_per_pair,
+        )
+        .alias(had=Subquery(had))
+        .filter(had__isnull=True)
     )
-    return Pair.objects.filter(
-        experiment=experiment, is_gold=False, slots_taken__lt=experiment.reviews_per_pair
-    ).exclude(pk__in=already_seen)
 
 
-# The next pair claimed in one statement (one round trip instead of five): the lowest
-# slot level among the reviewer's candidates, WINDOW pairs of that level in index order
-# from the reviewer's starting point for the level (wrapping around at the end), and of
-# those the free one with the smallest shuffle key XOR the reviewer's mask, locked, its
-# slot counted, its row returned. The CASE maps each level to the reviewer's seeded
-# starting point for it. Every part walks the pair_queue index and stops early, so the
-# cost does not grow with the number of pairs (sorting every candidate by the reviewer's
-# key took ~6 ms at 10k pairs, ~30 ms at 100k); only the winner's wide row is read.
-# "Not seen by this reviewer" is asked per pair the walk reaches (NOT {seen}: one probe
-# of the assignments' pair_id index), so the cost does not grow with the reviewer's
-# history either. Collecting the reviewer's assignments first (NOT IN, one hashed
-# subplan) read all of them on every claim: 43 ms per claim for a reviewer with 50,000
-# judgments. On PostgreSQL the probe carries OFFSET 0, which keeps the planner from
-# turning it into an anti-join, or a hashed subplan, that reads all those assignments
-# again.
-SEEN_SQL = (
-    "EXISTS (SELECT 1 FROM reviewapp_assignment s"
-    " WHERE s.pair_id = p.id AND s.reviewer_id = %(reviewer)s{fence})"
-)
+def _window(experiment: Experiment, reviewer, start: int) -> list[tuple[int, int]]:
+    """(id, shuffle_key) of the next WINDOW candidates of the lowest level from `start`,
+    wrapping around. Bounded by construction, not by the planner's estimates: only the
+    next 2 x WINDOW index entries are asked "had it?" (a reviewer who skipped many of
+    them gets a smaller window; an empty one falls back to any free candidate)."""
+    candidates = _candidates(experiment, reviewer)
+    lowest = candidates.order_by("slots_taken").values("slots_taken")[:1]
+    level = Pair.objects.filter(
+        experiment=experiment, is_gold=False, slots_taken=Subquery(lowest)
+    ).order_by("shuffle_key")
+
+    def run(keys: Q) -> list[tuple[int, int]]:
+        walked = level.filter(keys).values("pk")[: 2 * WINDOW]
+        return list(
+            candidates.filter(pk__in=walked)
+            .order_by("shuffle_key")
+            .values_list("pk", "shuffle_key")[:WINDOW]
+        )
+
+    window = run(Q(shuffle_key__gte=start))
+    if len(window) < WINDOW:
+        window += run(Q(shuffle_key__lt=start))[: WINDOW - len(window)]
+    return window
 
 
-CLAIM_NEXT_PAIR_SQL = """
-WITH lowest AS (
-    SELECT p.slots_taken AS level FROM reviewapp_pair p
-    WHERE p.experiment_id = %(experiment)s AND NOT p.is_gold AND p.slots_taken < %(k)s
-      AND NOT {seen}
-    ORDER BY p.slots_taken LIMIT 1
-), origin AS (
-    SELECT level, CASE level {starts} END AS key FROM lowest
-), nearby AS (
-    SELECT id FROM (
-        SELECT 0 AS part, id, shuffle_key FROM (
-            SELECT p.id, p.shuffle_key FROM reviewapp_pair p
-            WHERE p.experiment_id = %(experiment)s AND NOT p.is_gold
-              AND p.slots_taken = (SELECT level FROM origin)
-              AND p.shuffle_key >= (SELECT key FROM origin)
-              AND NOT {seen}
-            ORDER BY p.shuffle_key LIMIT %(window)s
-        ) AS from_origin
-        UNION ALL
-        SELECT 1 AS part, id, shuffle_key FROM (
-            SELECT p.id, p.shuffle_key FROM reviewapp_pair p
-            WHERE p.experiment_id = %(experiment)s AND NOT p.is_gold
-              AND p.slots_taken = (SELECT level FROM origin)
-              AND p.shuffle_key < (SELECT key FROM origin)
-              AND NOT {seen}
-            ORDER BY p.shuffle_key LIMIT %(window)s
-        ) AS wrapped
-    ) AS both_parts
-    ORDER BY part, shuffle_key LIMIT %(window)s
-), chosen AS (
-    SELECT p.id FROM reviewapp_pair p
-    WHERE p.id IN (SELECT id FROM nearby) AND p.slots_taken < %(k)s
-    ORDER BY (p.shuffle_key | %(mask)s) - (p.shuffle_key & %(mask)s), p.id
-    LIMIT 1 {lock}
-)
-UPDATE reviewapp_pair SET slots_taken = slots_taken + 1
-WHERE id = (SELECT id FROM chosen)
-RETURNING {columns}
-"""
+def _lock_regular_pair(experiment: Experiment, reviewer, claims: int, wait_for: int | None):
+    """Lock and return the regular pair the rule gives this reviewer now, or None.
 
-
-def _lock_clause(postgres_clause: str) -> str:
-    """Row locks exist on PostgreSQL; on SQLite the transaction holds the write lock."""
-    return postgres_clause if connection.features.has_select_for_update else ""
-
-
-def _seen_sql() -> str:
-    # SQLite has no OFFSET without LIMIT, and no planner to fence off.
-    return SEEN_SQL.format(fence=" OFFSET 0" if connection.vendor == "postgresql" else "")
-
-
-def _claim_window_pair(experiment: Experiment, reviewer) -> Pair | None:
-    """Lock, count a slot of and return the pair from the reviewer's window
-    (CLAIM_NEXT_PAIR_SQL), or None when the window is empty or every pair in it is being
-    taken by somebody else."""
+    Rows other reviewers are taking right now are passed over (SKIP LOCKED), so this
+    never waits, except on the one row `wait_for` (see next_assignment). The lock
+    re-checks `slots_taken < reviews_per_pair` on the newest row version."""
     k = experiment.reviews_per_pair
-    starts = " ".join(f"WHEN {level} THEN %(start{level})s" for level in range(k))
-    params = {
-        "experiment": experiment.pk,
-        "reviewer": reviewer.pk,
-        "k": k,
-        "window": WINDOW,
-        "mask": reviewer_mask(experiment.seed, reviewer.pk),
-    }
-    params |= {
-        f"start{level}": seeded_bits(experiment.seed, "start", reviewer.pk, level)
-        for level in range(k)
-    }
-    sql = CLAIM_NEXT_PAIR_SQL.format(
-        starts=starts,
-        seen=_seen_sql(),
-        columns=columns(Pair, ""),
-        lock=_lock_clause("FOR UPDATE OF p SKIP LOCKED"),
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    return None if row is None else instance(Pair, row)
-
-
-def _lock_next_pair(
-    experiment: Experiment, reviewer, wait_for: int | None
-) -> tuple[Pair | None, bool]:
-    """Lock and return the pair to give this reviewer, or None; and whether its slot has
-    been counted already (the usual way, CLAIM_NEXT_PAIR_SQL, does both at once).
-
-    Fewest slots taken first; within that level, the pair with the smallest
-    (shuffle_key XOR reviewer mask) in the reviewer's window. Rows other reviewers are
-    taking right now are passed over (SKIP LOCKED), so this never waits, except on the
-    one row `wait_for` (see next_assignment). A row lock re-checks
-    `slots_taken < reviews_per_pair` on the newest row version.
-    """
     if wait_for is not None:
         waited = (
             _candidates(experiment, reviewer)
@@ -270,80 +218,77 @@ def _lock_next_pair(
             .first()
         )
         if waited is not None:
-            return waited, False
-    claimed = _claim_window_pair(experiment, reviewer)
-    if claimed is not None:
-        return claimed, True
-    # The whole window is being taken by others (or empty): the exact order over every
-    # candidate.
-    pair = (
+            return waited
+    window = _window(experiment, reviewer, claim_start(experiment.seed, reviewer.pk, claims))
+    if not window:
+        return None
+    # In the reviewer's order, the first pair nobody else is taking right now (usually the
+    # first: other reviewers rank the window differently).
+    for pk, _ in sorted(window, key=_by_pick_key(experiment, reviewer)):
+        pair = (
+            Pair.objects.filter(pk=pk, slots_taken__lt=k)
+            .select_for_update(skip_locked=True, of=("self",))
+            .first()
+        )
+        if pair is not None:
+            return pair
+    # Every pair of the window is being taken by somebody else: any free candidate.
+    return (
         _candidates(experiment, reviewer)
-        .annotate(order_key=_xor_key(reviewer_mask(experiment.seed, reviewer.pk)))
-        .order_by("slots_taken", "order_key", "pk")
+        .order_by("slots_taken", "shuffle_key")
         .select_for_update(skip_locked=True, of=("self",))
         .first()
     )
-    return pair, False
 
 
-# Rounds of "everything left is locked by others: wait for one of them, then look again".
-# Each round waits for another reviewer's short transaction to commit, so this is only
-# reached near the very end of an experiment.
-MAX_ROUNDS = 50
-
-
-def _lock_reviewer(reviewer) -> None:
-    """Lock the reviewer's user row (FOR NO KEY UPDATE) until the transaction ends. Its
-    own statement: under READ COMMITTED a statement's snapshot is taken when it starts,
-    so a read in the locking statement itself would miss the assignment that the request
-    it waited for has just committed."""
-    if not connection.features.has_select_for_update:
-        return
-    user_table = connection.ops.quote_name(get_user_model()._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT 1 FROM {user_table} WHERE id = %s FOR NO KEY UPDATE", [reviewer.pk])
+def _lock_reviewer(experiment: Experiment, reviewer) -> tuple[int | None, int]:
+    """Lock the reviewer's membership until the transaction ends; return (its id, claims).
+    Its own statement: under READ COMMITTED a read of assignments in the locking statement
+    would miss the one the request it waited for has just committed. A non-member
+    (scripts and tests call this directly) has their user row locked and history counted."""
+    member = (
+        Membership.objects.filter(experiment=experiment, user=reviewer)
+        .select_for_update(no_key=True)
+        .values_list("pk", "claims")
+        .first()
+    )
+    if member is not None:
+        return member
+    users = get_user_model().objects.filter(pk=reviewer.pk)
+    list(users.select_for_update(no_key=True).values_list("pk", flat=True))
+    return None, Assignment.objects.filter(experiment=experiment, reviewer=reviewer).count()
 
 
 def next_assignment(experiment: Experiment, reviewer, now: datetime | None = None):
     """The reviewer's current assignment, or a newly taken one, or None when nothing is left.
 
-    Taking the pair is one short transaction:
-    - the reviewer's own user row is locked (FOR NO KEY UPDATE), so a double click or two
-      tabs of one reviewer queue behind each other and get the same assignment, while
-      other reviewers pass freely;
-    - expired leases anywhere in the experiment are released first (a subtransaction,
-      only when there are any);
-    - the candidate pair is locked with FOR UPDATE SKIP LOCKED, so concurrent reviewers
-      each take a different row instead of queueing on the same one;
-    - the unique (pair, reviewer) constraint and the slot count re-checked under the
-      pair's lock keep the rules even so.
-    None must mean "nothing left for you", never "somebody holds a lock this instant" (a
-    pair being taken may still have a free slot). So when every candidate is locked, the
-    transaction ends and a fresh one waits on one of those rows, holding no pair lock of
-    its own while it waits (waiting while holding one could deadlock with a reviewer
-    doing the same), then looks again.
-    On SQLite select_for_update is a no-op: the transaction takes the database write lock
-    (transaction_mode IMMEDIATE) and simply serialises.
-    """
+    One short transaction: the reviewer's membership row is locked (a double click or two
+    tabs queue behind each other and get the same assignment; other reviewers pass
+    freely), expired leases are released, and the chosen pair is locked FOR UPDATE SKIP
+    LOCKED (concurrent reviewers take different rows instead of queueing on one). None
+    means "nothing left for you", never "somebody holds a lock this instant": when every
+    candidate is locked, the transaction ends and a fresh one waits on one of those rows,
+    holding no pair lock of its own (that could deadlock), then looks again. On SQLite
+    the transaction takes the database write lock (IMMEDIATE) and simply serialises."""
     now = now or timezone.now()
     wait_for = None
     for _round in range(MAX_ROUNDS):
         try:
             with transaction.atomic():
-                _lock_reviewer(reviewer)
+                member_id, claims = _lock_reviewer(experiment, reviewer)
                 current_id, stale = _current_and_stale(experiment, reviewer, now)
                 if current_id is not None:
                     return Assignment.objects.select_related("pair").get(pk=current_id)
                 if stale:
                     _release(experiment, now)
-                pair, counted = _lock_next_pair(experiment, reviewer, wait_for)
+                pair = _lock_regular_pair(experiment, reviewer, claims, wait_for)
                 if pair is not None:
-                    gold = _gold_pair_due(experiment, reviewer)
-                    if gold is None:
-                        return _take(experiment, reviewer, pair, now, counted=counted)
-                    if counted:  # the regular pair's slot goes back; its lock ends with us
-                        Pair.objects.filter(pk=pair.pk).update(slots_taken=F("slots_taken") - 1)
-                    return _take(experiment, reviewer, gold, now, counted=False)
+                    # A regular pair is available, so a gold pair may be given instead
+                    # (the regular pair's lock simply ends with the transaction).
+                    gold = _gold_pair_due(experiment, reviewer, claims)
+                    if member_id is not None:
+                        Membership.objects.filter(pk=member_id).update(claims=F("claims") + 1)
+                    return _take(experiment, reviewer, gold or pair, now)
                 # Read without locking: is anything left at all, locked or not?
                 wait_for = _candidates(experiment, reviewer).values_list("pk", flat=True).first()
                 if wait_for is None:
@@ -351,136 +296,64 @@ def next_assignment(experiment: Experiment, reviewer, now: datetime | None = Non
         except IntegrityError:
             # Only reachable if the reviewer row lock was bypassed (SQLite with another
             # transaction mode): the other request's assignment is the current one.
-            return current_assignment(experiment, reviewer, now)
+            current_id, _stale = _current_and_stale(experiment, reviewer, now)
+            return Assignment.objects.select_related("pair").filter(pk=current_id).first()
     return None
 
 
-# The experiment's gold pairs in the reviewer's order, each with whether the reviewer has
-# had it (SEEN_SQL, probed per gold pair).
-GOLD_PAIRS_SQL = """
-SELECT p.id, {seen} FROM reviewapp_pair p
-WHERE p.experiment_id = %(experiment)s AND p.is_gold
-ORDER BY (p.shuffle_key | %(mask)s) - (p.shuffle_key & %(mask)s), p.id
-"""
-
-
-def _gold_pair_due(experiment: Experiment, reviewer) -> Pair | None:
-    """A gold pair (attention check) when this reviewer's gold share is due, else None.
-
-    After n pairs a reviewer has had floor(gold_rate * n + u) gold pairs, u a seeded
-    per-reviewer offset in [0, 1): gold pairs arrive at the set rate but not at the same
-    positions for everyone, and never first for everybody. Gold pairs are mixed in only
-    while regular pairs remain (the caller holds one), so the queue never ends in gold.
-    They look exactly like other pairs and have no slot limit: every reviewer may get them.
-    """
-    if experiment.gold_rate <= 0 or experiment.gold_pair_count == 0:
-        return None
-    # Each gold pair asks "seen by this reviewer?" of the assignments' pair index: a
-    # handful of probes, where excluding or joining the reviewer's whole history took
-    # 100 ms per claim for a reviewer with 50,000 judgments.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            GOLD_PAIRS_SQL.format(seen=_seen_sql()),
-            {
-                "experiment": experiment.pk,
-                "reviewer": reviewer.pk,
-                "mask": reviewer_mask(experiment.seed, reviewer.pk),
-            },
-        )
-        gold = cursor.fetchall()
-    unseen = [pk for pk, seen in gold if not seen]  # SQLite answers 0/1
-    if not unseen:  # no gold pairs, or this reviewer has had them all
-        return None
-    gold_seen = len(gold) - len(unseen)  # one assignment per pair and reviewer
-    seen = Assignment.objects.filter(experiment=experiment, reviewer=reviewer).count()
-    offset = seeded_bits(experiment.seed, "gold", reviewer.pk) / 2**MASK_BITS
-    due = math.floor(experiment.gold_rate * (seen + 1) + offset)
-    return Pair.objects.get(pk=unseen[0]) if gold_seen < due else None
-
-
-def _take(
-    experiment: Experiment, reviewer, pair: Pair, now: datetime, *, counted: bool
-) -> Assignment:
-    """Record the assignment and count its slot unless `counted` already (plain
-    statements: this runs on every new pair a reviewer sees)."""
-    left_is_a = left_is_a_for(experiment.seed, reviewer.pk, pair.external_id)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO reviewapp_assignment"
-            " (experiment_id, pair_id, reviewer_id, left_is_a, status, shown_at, rationale)"
-            " VALUES (%s, %s, %s, %s, %s, %s, '') RETURNING id",
-            [
-                experiment.pk,
-                pair.pk,
-                reviewer.pk,
-                left_is_a,
-                Assignment.Status.SHOWN,
-                connection.ops.adapt_datetimefield_value(now),
-            ],
-        )
-        (assignment_id,) = cursor.fetchone()
-        if not counted:
-            cursor.execute(
-                "UPDATE reviewapp_pair SET slots_taken = slots_taken + 1 WHERE id = %s", [pair.pk]
-            )
-            pair.slots_taken += 1
-    return Assignment(
-        id=assignment_id,
+def _take(experiment: Experiment, reviewer, pair: Pair, now: datetime) -> Assignment:
+    """Record the assignment and count its slot."""
+    take_slot(pair.pk)
+    pair.slots_taken += 1
+    return Assignment.objects.create(
         experiment=experiment,
         pair=pair,
         reviewer=reviewer,
-        left_is_a=left_is_a,
+        left_is_a=left_is_a_for(experiment.seed, reviewer.pk, pair.external_id),
         status=Assignment.Status.SHOWN,
         shown_at=now,
     )
 
 
-@dataclass(frozen=True)
-class Progress:
-    done: int
-    share: int
-    remaining_for_reviewer: int | None
-
-    @property
-    def percent(self) -> int:
-        if self.share == 0:
-            return 100
-        return min(100, round(100 * self.done / self.share))
+# -- gold pairs ---------------------------------------------------------------------------
 
 
-def reviewer_progress(
-    experiment: Experiment, reviewer, *, count_remaining: bool = True
-) -> Progress:
-    """Done pairs against this reviewer's share of the work (see progress_from_counts).
-
-    Counting the pairs still open to the reviewer reads every pair of the experiment;
-    the review screen, which does not show it, skips it (`remaining_for_reviewer` is
-    then None)."""
-    remaining = None
-    if count_remaining:
-        seen = Assignment.objects.filter(experiment=experiment, reviewer=reviewer).values("pair_id")
-        remaining = (
-            Pair.objects.filter(
-                experiment=experiment, is_gold=False, slots_taken__lt=experiment.reviews_per_pair
-            )
-            .exclude(pk__in=seen)
-            .count()
-        )
-    done = Assignment.objects.filter(
-        experiment=experiment, reviewer=reviewer, status=Assignment.Status.SUBMITTED
-    ).count()
-    return progress_from_counts(experiment, done, experiment.reviewers.count(), remaining)
+def gold_after(experiment: Experiment, reviewer_id: int, n: int) -> int:
+    """How many gold pairs the rule has given a reviewer after n pairs from the queue (while
+    regular pairs remained for them): min(G, floor(gold_rate * n + u))."""
+    if experiment.gold_rate <= 0 or experiment.gold_pair_count == 0:
+        return 0
+    offset = seeded_bits(experiment.seed, "gold", reviewer_id) / 2**MASK_BITS  # u
+    due = math.floor(experiment.gold_rate * n + offset)
+    return min(experiment.gold_pair_count, due)
 
 
-def progress_from_counts(
-    experiment: Experiment, done: int, n_reviewers: int, remaining: int | None = None
-) -> Progress:
-    """The share splits pairs x reviews_per_pair evenly over the invited reviewers, but
-    one reviewer can never do more than every pair once."""
-    n_pairs = experiment.pair_count
-    n_reviewers = max(n_reviewers, experiment.reviews_per_pair, 1)
-    share = min(n_pairs, -(-n_pairs * experiment.reviews_per_pair // n_reviewers))
-    return Progress(done=done, share=max(share, done), remaining_for_reviewer=remaining)
+def _gold_pair_due(experiment: Experiment, reviewer, claims: int) -> Pair | None:
+    """The gold pair to give instead of a regular one, when this reviewer's gold share is
+    due (gold_after), else None. Each gold pair is one probe of the (pair, reviewer) index:
+    a handful, never the reviewer's whole history."""
+    if gold_after(experiment, reviewer.pk, claims + 1) == 0:
+        return None
+    # "Had it?" as a scalar subquery, as in _candidates: an EXISTS here may be run as one
+    # hashed read of the reviewer's whole history.
+    had = Assignment.objects.filter(pair=OuterRef("pk"), reviewer=reviewer)
+    gold = list(
+        Pair.objects.filter(experiment=experiment, is_gold=True)
+        .annotate(had=Subquery(had.order_by().values("pk")[:1]))
+        .values_list("pk", "shuffle_key", "excluded", "had")
+    )
+    gold = [(pk, key, excluded, had_id is not None) for pk, key, excluded, had_id in gold]
+    had_count = sum(1 for *_, had_it in gold if had_it)
+    if had_count >= gold_after(experiment, reviewer.pk, claims + 1):
+        return None
+    open_gold = [(pk, key) for pk, key, excluded, had_it in gold if not (excluded or had_it)]
+    if not open_gold:
+        return None
+    pk, _ = min(open_gold, key=_by_pick_key(experiment, reviewer))
+    return Pair.objects.get(pk=pk)
+
+
+# -- skip and quota -----------------------------------------------------------------------
 
 
 def skip_assignment(assignment: Assignment) -> bool:
@@ -491,7 +364,7 @@ def skip_assignment(assignment: Assignment) -> bool:
             return False
         locked.status = Assignment.Status.SKIPPED
         locked.save(update_fields=["status"])
-        Pair.objects.filter(pk=locked.pair_id).update(slots_taken=F("slots_taken") - 1)
+        free_slot(locked.pair_id)
     return True
 
 
@@ -510,11 +383,117 @@ def next_assignment_within_quota(membership, now: datetime | None = None):
     return next_assignment(membership.experiment, membership.user, now)
 
 
-def take_slot(pair_id: int, n: int = 1) -> None:
-    """One of the pair's reviews_per_pair slots is held (shown with a live lease, or submitted)."""
-    Pair.objects.filter(pk=pair_id).update(slots_taken=F("slots_taken") + n)
+# -- progress -----------------------------------------------------------------------------
 
 
-def free_slot(pair_id: int, n: int = 1) -> None:
-    """A held slot goes back to the pool (skip, expired lease, removed reviewer)."""
-    Pair.objects.filter(pk=pair_id).update(slots_taken=F("slots_taken") - n)
+@dataclass(frozen=True)
+class Progress:
+    """`done` of `share`: what a progress bar shows."""
+
+    done: int
+    share: int
+    # Regular pairs still open to the reviewer, when counted (it reads the experiment's
+    # pairs, so only the reviewer's home page asks for it).
+    remaining_for_reviewer: int | None = None
+
+    @property
+    def percent(self) -> int:
+        if self.share == 0:
+            return 100
+        return min(100, math.floor(100 * self.done / self.share))
+
+
+def regular_share(experiment: Experiment, n_reviewers: int) -> int:
+    """The regular pairs one reviewer is expected to review: pairs x reviews_per_pair split
+    evenly over the members, but never more than every pair once (so with no more
+    members than reviews_per_pair, every pair)."""
+    n_pairs = experiment.pair_count
+    n_reviewers = max(n_reviewers, experiment.reviews_per_pair, 1)
+    return min(n_pairs, -(-n_pairs * experiment.reviews_per_pair // n_reviewers))
+
+
+def gold_alongside(experiment: Experiment, reviewer_id: int, regular: int) -> int:
+    """How many gold pairs the gold rule gives a reviewer who reviews `regular` regular
+    pairs: the queue ends after a regular pair, the n-th assignment for the first n with
+    n - gold_after(n) == regular."""
+    n = regular
+    while n - gold_after(experiment, reviewer_id, n) < regular:
+        n += 1
+    return n - regular
+
+
+def progress_for(
+    experiment: Experiment, reviewer_id: int, done: int, n_reviewers: int, quota=None
+) -> Progress:
+    """THE definition of a reviewer's progress: submitted assignments (gold included) of
+    the pairs they will see in all, known from the start: their regular share plus the
+    gold pairs the gold rule mixes in alongside it, or their quota (which counts gold
+    too). Exact when every member can review every pair (no more members than
+    reviews_per_pair) and for a quota; with more members it is the fair split, and only
+    a reviewer who goes on past it sees the total grow with them."""
+    if quota:
+        return Progress(done=done, share=max(quota, done))
+    regular = regular_share(experiment, n_reviewers)
+    share = regular + gold_alongside(experiment, reviewer_id, regular)
+    return Progress(done=done, share=max(share, done))
+
+
+def reviewer_progress(
+    experiment: Experiment, reviewer, *, count_remaining: bool = True
+) -> Progress:
+    """progress_for, counting what it needs."""
+    done = Assignment.objects.filter(
+        experiment=experiment, reviewer=reviewer, status=Assignment.Status.SUBMITTED
+    ).count()
+    membership = Membership.objects.filter(experiment=experiment, user=reviewer).first()
+    quota = membership.quota if membership else None
+    progress = progress_for(experiment, reviewer.pk, done, experiment.reviewers.count(), quota)
+    if not count_remaining:
+        return progress
+    remaining = _candidates(experiment, reviewer).count()
+    return Progress(progress.done, progress.share, remaining_for_reviewer=remaining)
+
+
+@dataclass(frozen=True)
+class ExperimentProgress:
+    pairs: int  # regular pairs under review
+    gold_pairs: int
+    reviewers: int
+    reviews_done: int  # submitted assignments, gold included
+    reviews_needed: int  # pairs x reviews_per_pair, plus the gold pairs every member will see
+
+    @property
+    def percent_done(self) -> int:
+        if not self.reviews_needed:
+            return 0
+        return min(100, math.floor(100 * self.reviews_done / self.reviews_needed))
+
+
+def experiment_progress(experiments) -> dict[int, ExperimentProgress]:
+    """Per experiment id, the owner's view of the same numbers (two queries): the gold
+    pairs each member will see come from the same gold_alongside as their own bar."""
+    ids = [e.pk for e in experiments]
+    done = dict(
+        Assignment.objects.filter(experiment_id__in=ids, status=Assignment.Status.SUBMITTED)
+        .values("experiment_id")
+        .annotate(n=Count("id"))
+        .values_list("experiment_id", "n")
+    )
+    members: dict[int, list[int]] = {pk: [] for pk in ids}
+    for experiment_id, user_id in Membership.objects.filter(experiment_id__in=ids).values_list(
+        "experiment_id", "user_id"
+    ):
+        members[experiment_id].append(user_id)
+    result = {}
+    for experiment in experiments:
+        crew = members[experiment.pk]
+        regular = regular_share(experiment, len(crew))
+        gold = sum(gold_alongside(experiment, user_id, regular) for user_id in crew)
+        result[experiment.pk] = ExperimentProgress(
+            pairs=experiment.pair_count,
+            gold_pairs=experiment.gold_pair_count,
+            reviewers=len(crew),
+            reviews_done=done.get(experiment.pk, 0),
+            reviews_needed=experiment.pair_count * experiment.reviews_per_pair + gold,
+        )
+    return result

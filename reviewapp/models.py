@@ -191,6 +191,10 @@ class Membership(models.Model):
     platform_data = models.JSONField(default=dict, blank=True)
     # Removed by the owner: gets no more pairs; their judgments stay (counted unless excluded).
     removed_at = models.DateTimeField(null=True, blank=True)
+    # Pairs the review queue has given this member (any outcome). It seeds where each
+    # claim starts and paces the gold pairs (assignment.py): read with the member's row
+    # lock, so a claim never counts the member's history.
+    claims = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["experiment", "user"]

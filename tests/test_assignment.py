@@ -4,9 +4,12 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.utils import timezone
-from scipy.stats import binomtest
+from scipy.stats import binomtest, chisquare, kendalltau
 
+from reviewapp import assignment as assignment_module
 from reviewapp.assignment import (
     left_is_a_for,
     next_assignment,
@@ -67,26 +70,93 @@ def test_pairs_with_fewest_reviews_come_first(owner):
     assert not set(taken) & seen_by_first
 
 
+def skip_through(experiment, reviewer) -> list[str]:
+    """The reviewer's whole order: each pair taken, then skipped (which frees its slot)."""
+    pairs = []
+    while (assignment := next_assignment(experiment, reviewer)) is not None:
+        pairs.append(assignment.pair.external_id)
+        skip_assignment(assignment)
+    return pairs
+
+
+def many_reviewers(n: int, prefix: str = "crowd"):
+    User = get_user_model()
+    User.objects.bulk_create(User(username=f"{prefix}{i:03d}") for i in range(n))
+    return list(User.objects.filter(username__startswith=prefix).order_by("username"))
+
+
 @pytest.mark.django_db
 def test_order_is_random_per_reviewer_and_reproducible(owner):
     experiment = make_experiment(owner, n_pairs=30, reviews_per_pair=30)
     alice, bob = make_user("alice"), make_user("bob")
-
-    def order(reviewer):
-        pairs = []
-        while (assignment := next_assignment(experiment, reviewer)) is not None:
-            pairs.append(assignment.pair.external_id)
-            skip_assignment(assignment)
-        return pairs
-
-    alice_order, bob_order = order(alice), order(bob)
+    experiment.reviewers.add(alice, bob)
+    alice_order, bob_order = skip_through(experiment, alice), skip_through(experiment, bob)
     assert sorted(alice_order) == sorted(bob_order)
     assert alice_order != bob_order
     assert alice_order != sorted(alice_order)
-    # Same seed, same reviewer id, same pair ids: the same order again.
+    # Same seed, same reviewer, same pair ids, same events: the same order again.
     Assignment.objects.all().delete()
     Pair.objects.update(slots_taken=0)
-    assert order(alice) == alice_order
+    experiment.memberships.update(claims=0)
+    assert skip_through(experiment, alice) == alice_order
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("window", [assignment_module.WINDOW, 8])
+def test_orders_of_different_reviewers_are_independent(owner, monkeypatch, window):
+    # 20 reviewers each go through all 40 pairs. The rule used to order each reviewer by
+    # (pair key XOR a reviewer mask), which tied every two orders together: mean |tau| 0.51
+    # between reviewers, against about 0.09 for independent shuffles of 40. With a window
+    # of 8 the claims really walk the index (40 pairs > 8).
+    monkeypatch.setattr(assignment_module, "WINDOW", window)
+    experiment = make_experiment(owner, n_pairs=40, reviews_per_pair=40, seed=20240501)
+    crew = many_reviewers(20)
+    experiment.reviewers.add(*crew)
+    orders = [skip_through(experiment, reviewer) for reviewer in crew]
+    position = [{pair: i for i, pair in enumerate(order)} for order in orders]
+    pairs = sorted(orders[0])
+    assert all(sorted(order) == pairs for order in orders)
+    taus = [
+        kendalltau([a[p] for p in pairs], [b[p] for p in pairs]).statistic
+        for i, a in enumerate(position)
+        for b in position[i + 1 :]
+    ]
+    assert sum(map(abs, taus)) / len(taus) <= 0.15
+    # Nor is any order tied to the pairs' own key order.
+    by_key = sorted(pairs, key=lambda p: Pair.objects.get(external_id=p).shuffle_key)
+    key_taus = [kendalltau([o[p] for p in by_key], range(40)).statistic for o in position]
+    assert sum(map(abs, key_taus)) / len(key_taus) <= 0.15
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("n_pairs", [40, 400])
+def test_first_pair_is_uniform_over_the_pairs(owner, n_pairs):
+    # 400 reviewers' first pairs, each taken from the same untouched experiment (rolled
+    # back). With 400 pairs the claim walks from a starting point (400 > WINDOW): counted
+    # in 20 bins of pairs, each should get about a twentieth.
+    experiment = make_experiment(owner, n_pairs=n_pairs, reviews_per_pair=3, seed=7)
+    crew = many_reviewers(400)
+    experiment.reviewers.add(*crew)
+    firsts = Counter()
+    for reviewer in crew:
+        with transaction.atomic():
+            firsts[next_assignment(experiment, reviewer).pair.external_id] += 1
+            transaction.set_rollback(True)
+    bins = 40 if n_pairs == 40 else 20
+    per_bin = Counter(int(pair[1:]) * bins // n_pairs for pair in firsts.elements())
+    assert chisquare([per_bin[b] for b in range(bins)]).pvalue > 0.001
+
+
+@pytest.mark.django_db
+def test_excluded_pairs_are_never_assigned_nor_counted(owner):
+    experiment = make_experiment(owner, n_pairs=10, reviews_per_pair=1)
+    excluded = Pair.objects.filter(external_id__in=["p00002", "p00005"])
+    excluded.update(excluded=True)
+    reviewer = make_user("solo")
+    experiment.reviewers.add(reviewer)
+    assert reviewer_progress(experiment, reviewer).remaining_for_reviewer == 8
+    seen = skip_through(experiment, reviewer)
+    assert len(seen) == 8 and not {"p00002", "p00005"} & set(seen)
 
 
 @pytest.mark.django_db

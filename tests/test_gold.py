@@ -38,7 +38,7 @@ def test_gold_winner_and_per_dimension_columns(owner, tmp_path):
 
 @pytest.mark.django_db
 def test_an_import_stores_the_pair_counts_the_review_screen_reads(owner, reviewers, tmp_path):
-    from reviewapp.assignment import reviewer_progress
+    from reviewapp.assignment import gold_alongside, regular_share, reviewer_progress
 
     experiment = make_experiment(owner, status="open", reviews_per_pair=2)
     experiment.reviewers.add(*reviewers)
@@ -46,8 +46,11 @@ def test_an_import_stores_the_pair_counts_the_review_screen_reads(owner, reviewe
     import_upload(experiment, write(tmp_path, f"{HEADER},gold_winner\n" + "\n".join(rows)))
     experiment.refresh_from_db()
     assert (experiment.pair_count, experiment.gold_pair_count) == (5, 1)
-    # 5 pairs x 2 reviews over 3 reviewers: a share of ceil(10 / 3) = 4 each.
-    assert reviewer_progress(experiment, reviewers[0]).share == 4
+    # 5 pairs x 2 reviews over 3 reviewers: a regular share of ceil(10 / 3) = 4 each, and
+    # the gold pairs the gold rule mixes in alongside those 4.
+    assert regular_share(experiment, 3) == 4
+    gold = gold_alongside(experiment, reviewers[0].pk, 4)
+    assert reviewer_progress(experiment, reviewers[0]).share == 4 + gold
     # A second file adds to the counts; a refused one leaves them as they were.
     import_upload(experiment, write(tmp_path, f"{HEADER}\nn9,p,x,o,y,q\n", "more.csv"))
     with pytest.raises(UploadError):
@@ -135,3 +138,68 @@ def test_gold_pairs_never_count_toward_regular_slots_or_end_the_queue(owner):
     assert seen.count(False) == 2  # every regular pair
     assert seen[-1] is False  # gold only while regular pairs remain
     assert 1 <= seen.count(True) <= 2
+
+
+def submit_all(experiment, reviewer, assignment):
+    from reviewapp.judgments import Answer, record_submission
+
+    answers = {d.pk: Answer("left") for d in experiment.dimensions.all()}
+    record_submission(assignment.pk, reviewer, answers)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("rate", [0.1, 0.25, 0.5, 1.0])
+@pytest.mark.parametrize("n_reviewers", [1, 3])
+def test_progress_counts_the_gold_pairs_to_come_from_the_start(owner, rate, n_reviewers):
+    # The case: 30 pairs of which 10 gold. The count used to leave gold out
+    # ("20 of 20", then "21 of 21"); now the total is fixed from the first pair, the done
+    # count only grows, and the queue ends exactly at "M of M".
+    from reviewapp.assignment import next_assignment, reviewer_progress
+    from tests.conftest import make_user
+
+    experiment = make_experiment(owner, n_pairs=20, reviews_per_pair=3, gold_rate=rate)
+    make_gold(experiment, 10)
+    crew = [make_user(f"crew{i}") for i in range(n_reviewers)]
+    experiment.reviewers.add(*crew)
+    totals = {r.pk: reviewer_progress(experiment, r).share for r in crew}
+    last = {r.pk: (0, 0) for r in crew}
+    active = list(crew)
+    while active:  # round-robin, as reviewers working side by side
+        for reviewer in list(active):
+            assignment = next_assignment(experiment, reviewer)
+            if assignment is None:
+                progress = reviewer_progress(experiment, reviewer)
+                assert progress.done == progress.share == totals[reviewer.pk]
+                active.remove(reviewer)
+                continue
+            submit_all(experiment, reviewer, assignment)
+            progress = reviewer_progress(experiment, reviewer)
+            assert progress.share == totals[reviewer.pk]
+            assert progress.done <= progress.share
+            assert (progress.done, progress.percent) > last[reviewer.pk]
+            assert progress.percent < 100 or progress.done == progress.share
+            last[reviewer.pk] = (progress.done, progress.percent)
+    gold_seen = Pair.objects.filter(is_gold=True, assignments__isnull=False).count()
+    assert gold_seen > 0
+    if rate == 1.0:  # every other pair gold until they run out: 20 + 10 each
+        assert set(totals.values()) == {30}
+
+
+@pytest.mark.django_db
+def test_owner_and_api_progress_count_the_same_gold_pairs(owner):
+    from reviewapp.api.owner import progress_of
+    from reviewapp.assignment import experiment_progress, gold_alongside, reviewer_progress
+    from reviewapp.views.owner import experiment_progress as owner_page_progress
+    from tests.conftest import make_user
+
+    experiment = make_experiment(owner, n_pairs=20, reviews_per_pair=2, gold_rate=0.25)
+    make_gold(experiment, 10)
+    crew = [make_user(f"crew{i}") for i in range(2)]
+    experiment.reviewers.add(*crew)
+    shares = sum(reviewer_progress(experiment, r).share for r in crew)
+    numbers = experiment_progress([experiment])[experiment.pk]
+    gold = sum(gold_alongside(experiment, r.pk, 20) for r in crew)
+    assert numbers.reviews_needed == 20 * 2 + gold == shares
+    assert progress_of([experiment])[experiment.pk]["reviews_needed"] == shares
+    (page,) = owner_page_progress([experiment])
+    assert (page.n_needed, page.n_pairs) == (shares, 20)

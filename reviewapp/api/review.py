@@ -61,7 +61,7 @@ def review_next(request, slug: str = Slug):
         "ask_strength": experiment.ask_strength,
         "require_rationale": experiment.require_rationale,
         "instructions": experiment.instructions,
-        "progress": {"done": progress.done, "share": membership.quota or progress.share},
+        "progress": {"done": progress.done, "share": progress.share},
     }
 
 

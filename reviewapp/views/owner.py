@@ -13,6 +13,7 @@ from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_http_methods, require_POST
 
 from ..access import can_own_experiments, experiments_for_owner, get_experiment_for_owner
+from ..assignment import experiment_progress as progress_by_experiment
 from ..experiments import (
     DimensionError,
     clone_experiment,
@@ -32,7 +33,7 @@ from ..forms import (
     NewExperimentForm,
     StatusForm,
 )
-from ..models import Assignment, Experiment, Judgment
+from ..models import Experiment, Judgment
 from ..results import outcome_counts
 
 
@@ -42,24 +43,14 @@ def require_owner_role(user) -> None:
 
 
 def experiment_progress(experiments):
-    """Adds pairs, submitted assignments and needed assignments to each experiment (2 queries)."""
-    ids = [e.pk for e in experiments]
-    pair_counts = dict(
-        Experiment.objects.filter(pk__in=ids).annotate(n=Count("pairs")).values_list("pk", "n")
-    )
-    done_counts = dict(
-        Assignment.objects.filter(experiment_id__in=ids, status=Assignment.Status.SUBMITTED)
-        .values("experiment_id")
-        .annotate(n=Count("id"))
-        .values_list("experiment_id", "n")
-    )
+    """Puts assignment.experiment_progress's numbers on each experiment for the templates."""
+    progress = progress_by_experiment(experiments)
     for experiment in experiments:
-        experiment.n_pairs = pair_counts.get(experiment.pk, 0)
-        experiment.n_done = done_counts.get(experiment.pk, 0)
-        experiment.n_needed = experiment.n_pairs * experiment.reviews_per_pair
-        experiment.percent_done = (
-            round(100 * experiment.n_done / experiment.n_needed) if experiment.n_needed else 0
-        )
+        numbers = progress[experiment.pk]
+        experiment.n_pairs = numbers.pairs
+        experiment.n_done = numbers.reviews_done
+        experiment.n_needed = numbers.reviews_needed
+        experiment.percent_done = numbers.percent_done
     return experiments
 
 

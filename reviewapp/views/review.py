@@ -18,7 +18,7 @@ from django.views.decorators.vary import vary_on_headers
 from ..access import experiments_for_reviewer, get_membership_by_review_key
 from ..assignment import (
     next_assignment_within_quota,
-    progress_from_counts,
+    progress_for,
     reviewer_progress,
     skip_assignment,
 )
@@ -95,9 +95,9 @@ def pair_context(
 ) -> dict:
     """Everything the review screen shows, and nothing else."""
     experiment = membership.experiment
-    progress = progress_from_counts(experiment, membership.done, membership.n_reviewers)
-    if membership.quota:
-        progress = type(progress)(progress.done, membership.quota, None)
+    progress = progress_for(
+        experiment, membership.user_id, membership.done, membership.n_reviewers, membership.quota
+    )
     context = {
         "review_title": experiment.title_for_reviewers,
         "instructions": render_markdown(experiment.instructions),
