@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Count, F, Max, Q
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from .models import Assignment, Experiment, Membership, Pair
+from .assignment import free_slot
+from .models import Assignment, Experiment, Membership
 from .results import compute_results
 
 
@@ -96,7 +97,7 @@ def remove_reviewer(membership: Membership, *, exclude: bool) -> int:
             status=Assignment.Status.EXPIRED
         )
         for _, pair_id in live:
-            Pair.objects.filter(pk=pair_id).update(slots_taken=F("slots_taken") - 1)
+            free_slot(pair_id)
     return len(live)
 
 
