@@ -75,20 +75,17 @@ def test_membership_lookup_counts_and_refuses_outsiders(owner):
 
 @pytest.mark.django_db
 def test_membership_rubric_is_the_dimensions_in_screen_order(owner):
-    from reviewapp.experiments import save_dimensions
+    from reviewapp.experiments import save_rubric
 
     experiment = make_experiment(owner, dimensions=["overall", "style", "accuracy", "zeta"])
     rita = make_user("rita")
     experiment.reviewers.add(rita)
     dims = {d.name: d for d in experiment.dimensions.all()}
     # Reordered (positions no longer follow ids) and one removed.
-    save_dimensions(
+    save_rubric(
         experiment,
-        [
-            (dims["zeta"].pk, "zeta"),
-            (dims["accuracy"].pk, "accuracy"),
-            (dims["overall"].pk, "overall"),
-        ],
+        [dims["zeta"], dims["accuracy"], dims["overall"]],
+        removed=[dims["style"]],
     )
     got = get_membership_for_reviewer(rita, experiment.slug).rubric
     assert [field_values(d) for d in got] == [
