@@ -1,9 +1,11 @@
 import pytest
+from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 from django.utils import timezone
 
 from reviewapp.forms import MAX_DIMENSIONS
 from reviewapp.models import Assignment, Experiment, Judgment, Pair
+from reviewapp.tokens import create_token
 from tests.conftest import make_experiment, make_user
 
 
@@ -64,6 +66,25 @@ def judge(experiment, dimension_name: str) -> None:
     )  # fmt: skip
     dimension = experiment.dimensions.get(name=dimension_name)
     Judgment.objects.create(assignment=assignment, dimension=dimension, choice="A")
+
+
+@pytest.mark.django_db
+def test_owner_role_is_one_rule_for_pages_api_and_menu(client):
+    """The role can come from a group as well; the pages, the API and the menu agree."""
+    group = Group.objects.create(name="owners")
+    group.permissions.add(Permission.objects.get(codename="add_experiment"))
+    via_group = make_user("gwen")
+    via_group.groups.add(group)
+    plain = make_user("rita")
+    for user, status in ((via_group, 200), (plain, 403)):
+        client.force_login(user)
+        assert client.get(reverse("owner-experiments")).status_code == status
+        html = client.get(reverse("review-home")).content.decode()
+        assert ("My experiments" in html) is (status == 200)
+        token = create_token(user)[1]
+        api = client.get("/api/experiments", headers={"Authorization": f"Bearer {token}"})
+        assert api.status_code == status
+    assert api.json()["detail"] == "Only experiment owners can do this."
 
 
 @pytest.mark.django_db

@@ -15,7 +15,7 @@ from django.db.models import Count, Q
 from django.http import HttpResponse, StreamingHttpResponse
 from ninja import Path, Query, Router, Status
 
-from ..access import can_own_experiments, experiments_for_owner, get_experiment_for_owner
+from ..access import experiments_for_owner, get_experiment_for_owner, require_owner_role
 from ..experiments import DimensionError, create_experiment
 from ..exports import JUDGMENT_COLUMNS, judgment_csv_chunks, judgment_rows
 from ..models import Assignment, Experiment, Membership, Pair
@@ -56,11 +56,6 @@ RAW_UPLOAD_TYPES = {
 
 def owned(request, slug: str) -> Experiment:
     return get_experiment_for_owner(request.auth, slug)
-
-
-def require_owner_role(user) -> None:
-    if not can_own_experiments(user):
-        raise ApiError(403, "forbidden", "Only experiment owners can do this.")
 
 
 def progress_of(experiments: list[Experiment]) -> dict[int, dict]:

@@ -3,12 +3,16 @@
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from ..access import can_own_experiments, experiments_for_owner, get_experiment_for_owner
+from ..access import (
+    can_own_experiments,
+    experiments_for_owner,
+    get_experiment_for_owner,
+    require_owner_role,
+)
 from ..experiments import DimensionError, create_experiment, save_rubric
 from ..forms import (
     AddReviewersForm,
@@ -19,11 +23,6 @@ from ..forms import (
 )
 from ..models import Assignment, Experiment, Judgment
 from ..results import outcome_counts
-
-
-def require_owner_role(user) -> None:
-    if not can_own_experiments(user):
-        raise PermissionDenied("Only experiment owners can do this.")
 
 
 def experiment_progress(experiments):
