@@ -108,6 +108,7 @@ class BaseRubricFormSet(forms.BaseModelFormSet):
     def clean(self):
         if not self.management_form.is_valid():
             return  # Django's own error says what is wrong; ours would replace it
+        super().clean()
         # A row posted as an existing dimension that this experiment does not have (any
         # more): Django would quietly make it a new one, but the page is out of date.
         if any(not form.instance.pk for form in self.forms[: self.initial_form_count()]):
