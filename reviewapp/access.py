@@ -4,25 +4,40 @@ Anything a user may not see answers 404, so guessing slugs or ids reveals nothin
 """
 
 from dataclasses import dataclass
+from functools import partial
 
+from django.contrib.auth.models import Permission
+from django.core.exceptions import PermissionDenied
 from django.db.models import F, Func, IntegerField, OuterRef, Q, Subquery
 from django.http import Http404
 
 from .models import Assignment, Dimension, Experiment, InviteLink, Membership
 
+# Owners are the users holding this permission (given in the admin, directly or through a
+# group, or by grant_owner_role); every page, API call and template asks can_own_experiments.
+OWNER_PERMISSION = "reviewapp.add_experiment"
+
 
 def can_own_experiments(user) -> bool:
-    return user.is_authenticated and user.has_perm("reviewapp.add_experiment")
+    return user.is_authenticated and user.has_perm(OWNER_PERMISSION)
+
+
+def require_owner_role(user) -> None:
+    """403 for anyone who may not create experiments (the API answers it as `forbidden`)."""
+    if not can_own_experiments(user):
+        raise PermissionDenied("Only experiment owners can do this.")
 
 
 def grant_owner_role(user) -> None:
-    """The owner role is Django's reviewapp.add_experiment permission (also grantable in
-    the admin: Users -> the user -> User permissions)."""
-    from django.contrib.auth.models import Permission
+    app_label, codename = OWNER_PERMISSION.split(".")
+    permission = Permission.objects.get(content_type__app_label=app_label, codename=codename)
+    user.user_permissions.add(permission)
 
-    user.user_permissions.add(
-        Permission.objects.get(content_type__app_label="reviewapp", codename="add_experiment")
-    )
+
+def owner_role(request) -> dict:
+    """Template context processor: `can_own_experiments`, worked out only if a template
+    asks (the template calls it), as `perms` would be."""
+    return {"can_own_experiments": partial(can_own_experiments, request.user)}
 
 
 def get_experiment_for_owner(user, slug: str) -> Experiment:

@@ -58,36 +58,51 @@ def create_experiment(
 
 
 @transaction.atomic
-def save_dimensions(experiment: Experiment, rows: Sequence[tuple[int | None, str]]) -> None:
-    """Apply the owner's edited rubric: rows of (dimension id or None for a new one, name),
-    in the wanted order. Existing dimensions missing from rows are removed, which is
-    refused when they already hold judgments (their judgments would be lost)."""
-    names = clean_dimension_names([name for _, name in rows])
-    if len(names) != len(rows):
+def save_rubric(
+    experiment: Experiment, dimensions: Sequence[Dimension], removed: Sequence[Dimension] = ()
+) -> None:
+    """Make `dimensions` the experiment's rubric, in this order: its existing dimensions
+    (names as edited) and new ones (no pk yet); delete the existing ones in `removed`.
+    Every existing dimension must be in one of the two lists, so an edit made from a page
+    that is out of date is refused rather than half applied. Judgments point at dimension
+    rows, so a renamed dimension keeps its judgments; one that holds judgments cannot be
+    removed (they would be lost)."""
+    names = clean_dimension_names([d.name for d in dimensions])
+    if len(names) != len(dimensions):
         raise DimensionError("Every dimension needs a name.")
-    existing = {d.pk: d for d in experiment.dimensions.select_for_update()}
-    kept_ids = {pk for pk, _ in rows if pk is not None}
-    unknown = kept_ids - existing.keys()
-    if unknown:
-        raise DimensionError("A dimension in the form does not belong to this experiment.")
-    removed = [d for pk, d in existing.items() if pk not in kept_ids]
-    for dimension in removed:
-        if dimension.judgments.exists():
-            raise DimensionError(
-                f"Dimension {dimension.name!r} already has judgments and cannot be removed; "
-                "rename it instead."
-            )
+    # Locking the rows also holds back judgments being written for them (a foreign key
+    # check shares the row lock), so the "has judgments" check below stays true until commit.
+    positions = dict(experiment.dimensions.select_for_update().values_list("pk", "position"))
+    kept = [d for d in dimensions if d.pk is not None]
+    mentioned = [d.pk for d in kept] + [d.pk for d in removed]
+    if len(set(mentioned)) != len(mentioned) or set(mentioned) != positions.keys():
+        raise DimensionError(
+            "The rubric was changed meanwhile (on another page or by another owner); "
+            "reload the page and make your changes again."
+        )
+    judged = (
+        Dimension.objects.filter(pk__in=[d.pk for d in removed], judgments__isnull=False)
+        .order_by("position")
+        .first()
+    )
+    if judged is not None:
+        raise DimensionError(
+            f"Dimension “{judged.name}” already has judgments and cannot be removed; "
+            "rename it instead."
+        )
     Dimension.objects.filter(pk__in=[d.pk for d in removed]).delete()
-    # Park kept rows on free positions and names first so reordering and swapping
-    # names never trips the unique constraints midway.
-    offset = 10_000
-    for i, pk in enumerate(kept_ids):
-        Dimension.objects.filter(pk=pk).update(position=offset + i, name=f"__renaming_{pk}")
-    for position, (pk, name) in enumerate(rows):
-        if pk is None:
-            Dimension.objects.create(experiment=experiment, name=name.strip(), position=position)
-        else:
-            Dimension.objects.filter(pk=pk).update(name=name.strip(), position=position)
+    # (experiment, position) and (experiment, name) are unique and checked row by row, so
+    # the kept rows first move to positions above every current one and to names no owner
+    # can type (names are stripped), then take their places: swaps never collide midway.
+    park = max(positions.values(), default=0) + 1
+    Dimension.objects.bulk_update(
+        [Dimension(pk=d.pk, position=park + i, name=f"\t{d.pk}") for i, d in enumerate(kept)],
+        ["position", "name"],
+    )
+    for position, (dimension, name) in enumerate(zip(dimensions, names, strict=True)):
+        dimension.experiment, dimension.position, dimension.name = experiment, position, name
+    Dimension.objects.bulk_update(kept, ["position", "name"])
+    Dimension.objects.bulk_create(d for d in dimensions if d.pk is None)
 
 
 def recount_pairs(experiment: Experiment) -> None:

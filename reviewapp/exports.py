@@ -9,6 +9,8 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
+from django.http import StreamingHttpResponse
+from django.utils.http import content_disposition_header
 
 from .judgments import screen_choice
 from .models import (
@@ -138,6 +140,23 @@ def stream_csv(
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue()
+
+
+CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
+
+
+def streamed_download(
+    chunks: Iterable[str | bytes], filename: str, content_type: str = CSV_CONTENT_TYPE
+) -> StreamingHttpResponse:
+    """Every export's response (pages and API): an attachment streamed from `chunks`
+    (stream_csv or judgment_csv_chunks for CSV, whose cells are neutralised there). Exports
+    hold reviewers' names and their answers, so no cache may keep a copy. The server closes
+    the chunks' generator when it is done, or when the client goes away, and that ends any
+    database work behind them."""
+    response = StreamingHttpResponse(chunks, content_type=content_type)
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 def judgment_csv_chunks(experiment: Experiment) -> Iterator[str | bytes]:

@@ -1,9 +1,11 @@
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db.models import Count
+from django.forms.formsets import ORDERING_FIELD_NAME
 
 from .experiments import DimensionError, clean_dimension_names
-from .models import DEFAULT_DIMENSIONS, Experiment
+from .models import DEFAULT_DIMENSIONS, Dimension, Experiment
 
 RENDER_MODE_HELP = (
     "Both outputs of a pair always look alike. Markdown: formatted as on GitHub, with "
@@ -89,6 +91,96 @@ class NewExperimentForm(ExperimentForm):
             return clean_dimension_names(lines)
         except DimensionError as error:
             raise forms.ValidationError(str(error)) from error
+
+
+class BaseRubricFormSet(forms.BaseModelFormSet):
+    """The rubric page: one form per dimension (name, order, remove) and blank ones to add.
+    Saved by experiments.save_rubric from `rubric()` and `removed()`."""
+
+    def __init__(self, data=None, *, experiment: Experiment, **kwargs):
+        # n_judgments decides whether "Remove" is offered, and is checked again on save.
+        queryset = experiment.dimensions.annotate(n_judgments=Count("judgments"))
+        super().__init__(data, queryset=queryset.order_by("position"), **kwargs)
+
+    def add_fields(self, form, index):
+        super().add_fields(form, index)
+        # Decimal order numbers let an owner slot a dimension between two others (2.5)
+        # without renumbering the rest; equal numbers keep the rows' order.
+        order = form.fields[ORDERING_FIELD_NAME]
+        form.fields[ORDERING_FIELD_NAME] = forms.FloatField(
+            label="Order",
+            initial=order.initial,
+            required=False,
+            widget=forms.NumberInput(attrs={"step": "any", "class": "order-input"}),
+        )
+        if form.instance.pk:
+            what = form.instance.name
+            form.fields["DELETE"].widget.attrs["aria-label"] = f"Remove {what}"
+            if form.instance.n_judgments:
+                # Only the browser is told; a forced "remove" still meets clean()'s refusal.
+                form.fields["DELETE"].widget.attrs["disabled"] = True
+        else:
+            what = f"new dimension {(index or 0) - self.initial_form_count() + 1}"
+            form.fields["name"].widget.attrs["placeholder"] = "New dimension"
+        for name, label in ((ORDERING_FIELD_NAME, "Order of"), ("name", "Name of")):
+            form.fields[name].widget.attrs["aria-label"] = f"{label} {what}"
+
+    def clean(self):
+        if not self.management_form.is_valid():
+            return  # Django's own error says what is wrong; ours would replace it
+        super().clean()
+        # A row posted as an existing dimension that this experiment does not have (any
+        # more): Django would quietly make it a new one, but the page is out of date.
+        if any(not form.instance.pk for form in self.forms[: self.initial_form_count()]):
+            raise forms.ValidationError(
+                "The rubric was changed meanwhile (on another page or by another owner); "
+                "reload the page and make your changes again."
+            )
+        refused = [
+            f"“{form.initial['name']}” already has judgments and cannot be removed; rename it "
+            "instead."
+            for form in self.forms
+            if self._should_delete_form(form) and getattr(form.instance, "n_judgments", 0)
+        ]
+        if refused:
+            raise forms.ValidationError(refused)
+        kept = [
+            form
+            for i, form in enumerate(self.forms)
+            if not self._should_delete_form(form)
+            and (i < self.initial_form_count() or form.has_changed())
+        ]
+        if not kept:
+            raise forms.ValidationError("An experiment needs at least one dimension.")
+        seen = set()
+        for form in kept:
+            name = form.cleaned_data.get("name")
+            if name and name.lower() in seen:
+                form.add_error("name", f"“{name}” is listed twice.")
+            elif name:
+                seen.add(name.lower())
+
+    def rubric(self) -> list[Dimension]:
+        """The dimensions to keep or add, names as edited, in the order asked for."""
+        return [form.instance for form in self.ordered_forms]
+
+    def removed(self) -> list[Dimension]:
+        return [form.instance for form in self.deleted_forms if form.instance.pk]
+
+
+RubricFormSet = forms.modelformset_factory(
+    Dimension,
+    fields=["name"],
+    formset=BaseRubricFormSet,
+    extra=2,
+    can_order=True,
+    can_delete=True,
+    can_delete_extra=False,
+    max_num=MAX_DIMENSIONS,
+    validate_max=True,
+    # Posted forms beyond this are refused before any is built.
+    absolute_max=MAX_DIMENSIONS + 10,
+)
 
 
 class AddReviewersForm(forms.Form):

@@ -85,6 +85,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "reviewapp.access.owner_role",
             ],
             "builtins": ["reviewapp.templatetags.untrusted"],
         },

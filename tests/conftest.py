@@ -2,8 +2,8 @@ import os
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 
+from reviewapp.access import grant_owner_role
 from reviewapp.experiments import create_experiment, recount_pairs
 from reviewapp.models import Pair, pair_shuffle_key
 
@@ -32,7 +32,7 @@ def _fail_without_postgres():
 def make_user(username: str, *, owner: bool = False, password: str = "pw-for-tests-123"):
     user = get_user_model().objects.create_user(username=username, password=password)
     if owner:
-        user.user_permissions.add(Permission.objects.get(codename="add_experiment"))
+        grant_owner_role(user)
     return user
 
 

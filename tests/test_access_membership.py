@@ -9,7 +9,6 @@ from django.test.utils import CaptureQueriesContext
 
 from reviewapp.access import get_membership_by_review_key, get_membership_for_reviewer
 from reviewapp.assignment import next_assignment
-from reviewapp.experiments import save_dimensions
 from reviewapp.judgments import Answer, record_submission
 from reviewapp.models import InviteLink, Membership
 from tests.conftest import make_experiment, make_user
@@ -60,18 +59,17 @@ def test_membership_by_review_key_is_one_query_with_invite_counts_and_rubric(own
 
 @pytest.mark.django_db
 def test_membership_rubric_is_the_dimensions_in_screen_order(owner):
+    from reviewapp.experiments import save_rubric
+
     experiment = make_experiment(owner, dimensions=["overall", "style", "accuracy", "zeta"])
     rita = make_user("rita")
     experiment.reviewers.add(rita)
     dims = {d.name: d for d in experiment.dimensions.all()}
     # Reordered (positions no longer follow ids) and one removed.
-    save_dimensions(
+    save_rubric(
         experiment,
-        [
-            (dims["zeta"].pk, "zeta"),
-            (dims["accuracy"].pk, "accuracy"),
-            (dims["overall"].pk, "overall"),
-        ],
+        [dims["zeta"], dims["accuracy"], dims["overall"]],
+        removed=[dims["style"]],
     )
     got = get_membership_for_reviewer(rita, experiment.slug).rubric
     assert [field_values(d) for d in got] == [

@@ -119,3 +119,50 @@ def test_assignments_audit_trail(client, owner, judged):
         assert row["left_model"].lstrip("'") in ("=evil()", "good-model")
         if row["status"] == "submitted":
             assert float(row["seconds_on_pair"]) >= 0 and row["submitted_at"]
+
+
+@pytest.mark.django_db
+def test_every_download_is_one_streamed_private_attachment(client, owner, judged):
+    """Pages and API alike: streamed, named, typed, and kept by no cache."""
+    from reviewapp.tokens import create_token
+
+    slug = judged.slug
+    token = create_token(owner)[1]
+    api = {"Authorization": f"Bearer {token}"}
+    client.force_login(owner)
+    downloads = [
+        (client.get(reverse("export-judgments", args=[slug])), f"{slug}-judgments.csv"),
+        (client.get(reverse("export-assignments", args=[slug])), f"{slug}-assignments.csv"),
+        (
+            client.get(reverse("results-csv", args=[slug]) + "?table=models"),
+            f"{slug}-results-models.csv",
+        ),
+        (
+            client.get(f"/api/experiments/{slug}/judgments.csv", headers=api),
+            f"{slug}-judgments.csv",
+        ),
+        (
+            client.get(f"/api/experiments/{slug}/judgments.jsonl", headers=api),
+            f"{slug}-judgments.jsonl",
+        ),
+    ]
+    for response, filename in downloads:
+        assert response.status_code == 200 and response.streaming, filename
+        assert response["Content-Disposition"] == f'attachment; filename="{filename}"'
+        assert response["Cache-Control"] == "private, no-store", filename
+        kind = "application/x-ndjson" if filename.endswith(".jsonl") else "text/csv"
+        assert response["Content-Type"] == f"{kind}; charset=utf-8"
+        assert b"".join(response.streaming_content), filename
+
+
+@pytest.mark.django_db
+def test_every_csv_download_neutralises_formula_cells(client, owner, judged):
+    client.force_login(owner)
+    for url in (
+        reverse("export-judgments", args=[judged.slug]),
+        reverse("export-assignments", args=[judged.slug]),
+    ):
+        rows = read_csv(b"".join(client.get(url).streaming_content).decode())
+        cells = {cell for row in rows[1:] for cell in row}
+        assert "'=evil()" in cells and "=evil()" not in cells, url
+        assert "'+ben" in cells and "+ben" not in cells, url

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -19,6 +18,7 @@ from django.test import override_settings
 from django.urls import reverse
 
 from reviewapp import uploads
+from reviewapp.access import grant_owner_role
 from reviewapp.models import DEFAULT_DIMENSIONS, Dimension, Experiment, Pair, pair_shuffle_key
 from reviewapp.uploads import UploadError, import_upload, preview_upload
 
@@ -32,7 +32,7 @@ def make_user(username, *, owner=False):
         username=username
     )  # no password: fast; tests log in with force_login
     if owner:
-        user.user_permissions.add(Permission.objects.get(codename="add_experiment"))
+        grant_owner_role(user)
     return user
 
 

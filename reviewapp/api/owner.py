@@ -12,10 +12,14 @@ from typing import Literal
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 from ninja import Path, Query, Router, Status
 
-from ..access import can_own_experiments, experiments_for_owner, get_experiment_for_owner
+from ..access import (
+    experiments_for_owner,
+    get_experiment_for_owner,
+    require_owner_role,
+)
 from ..assignment import experiment_progress
 from ..experiments import (
     DimensionError,
@@ -26,7 +30,7 @@ from ..experiments import (
     leak_report,
     model_names,
 )
-from ..exports import JUDGMENT_COLUMNS, judgment_csv_chunks, judgment_rows
+from ..exports import JUDGMENT_COLUMNS, judgment_csv_chunks, judgment_rows, streamed_download
 from ..leaks import LeakTally
 from ..models import Assignment, Experiment, Membership, Pair
 from ..results import compute_results
@@ -67,11 +71,6 @@ RAW_UPLOAD_TYPES = {
 
 def owned(request, slug: str) -> Experiment:
     return get_experiment_for_owner(request.auth, slug)
-
-
-def require_owner_role(user) -> None:
-    if not can_own_experiments(user):
-        raise ApiError(403, "forbidden", "Only experiment owners can do this.")
 
 
 def progress_of(experiments: list[Experiment]) -> dict[int, dict]:
@@ -494,12 +493,6 @@ def results(
     return compute_results(experiment, n_resamples=resamples, include_automatic=include_automatic)
 
 
-def _export(content, content_type: str, filename: str) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(content, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
 def _text_response(media_type: str, description: str) -> dict:
     return {
         "responses": {
@@ -522,11 +515,7 @@ def _text_response(media_type: str, description: str) -> dict:
 def judgments_csv(request, slug: str = Slug) -> HttpResponse:
     """The judgments export, streamed (the same CSV as the export on the experiment page)."""
     experiment = owned(request, slug)
-    return _export(
-        judgment_csv_chunks(experiment),
-        "text/csv; charset=utf-8",
-        f"{experiment.slug}-judgments.csv",
-    )
+    return streamed_download(judgment_csv_chunks(experiment), f"{experiment.slug}-judgments.csv")
 
 
 def judgment_lines(experiment):
@@ -549,8 +538,8 @@ def judgments_jsonl(request, slug: str = Slug) -> HttpResponse:
     """The judgments export as JSON lines, streamed: values as stored, never altered for
     spreadsheets (the CSV prefixes formula-like cells with ')."""
     experiment = owned(request, slug)
-    return _export(
+    return streamed_download(
         judgment_lines(experiment),
-        "application/x-ndjson; charset=utf-8",
         f"{experiment.slug}-judgments.jsonl",
+        "application/x-ndjson; charset=utf-8",
     )

@@ -2,9 +2,10 @@
 
 from ninja import Query, Router, Schema
 
+from ..exports import streamed_download
 from ..preferences import PreferenceError, filter_from_params, preference_lines, summarise
 from .errors import ApiError, errors
-from .owner import Slug, _export, _text_response, owned
+from .owner import Slug, _text_response, owned
 
 router = Router(tags=["experiments"])
 
@@ -66,8 +67,8 @@ def preferences_summary(request, slug: str = Slug, query: Query[PreferenceQuery]
 def preferences_jsonl(request, slug: str = Slug, query: Query[PreferenceQuery] = None):
     experiment = owned(request, slug)
     flt = _filter(experiment, query)
-    return _export(
+    return streamed_download(
         preference_lines(experiment, flt),
-        "application/x-ndjson; charset=utf-8",
         f"{experiment.slug}-preferences-{flt.format}.jsonl",
+        "application/x-ndjson; charset=utf-8",
     )

@@ -5,10 +5,9 @@ from django.shortcuts import render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
-from ..access import experiments_for_owner, get_experiment_for_owner
+from ..access import experiments_for_owner, get_experiment_for_owner, require_owner_role
 from ..compare import CompareError, compare_experiments, shared_models
 from ..plots import forest_plot
-from .owner import require_owner_role
 
 
 def chosen_experiments(request, available) -> list:

@@ -1,18 +1,20 @@
 """Experiment owners: list, create, configure, invite, open/close, watch progress."""
 
-import math
-
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_http_methods, require_POST
 
-from ..access import can_own_experiments, experiments_for_owner, get_experiment_for_owner
+from ..access import (
+    can_own_experiments,
+    experiments_for_owner,
+    get_experiment_for_owner,
+    require_owner_role,
+)
 from ..assignment import experiment_progress as progress_by_experiment
 from ..experiments import (
     DimensionError,
@@ -24,22 +26,17 @@ from ..experiments import (
     keep_flagged_pairs,
     leak_report,
     model_names,
-    save_dimensions,
+    save_rubric,
 )
 from ..forms import (
-    MAX_DIMENSIONS,
     AddReviewersForm,
     ExperimentForm,
     NewExperimentForm,
+    RubricFormSet,
     StatusForm,
 )
 from ..models import Experiment, Judgment
 from ..results import outcome_counts
-
-
-def require_owner_role(user) -> None:
-    if not can_own_experiments(user):
-        raise PermissionDenied("Only experiment owners can do this.")
 
 
 def experiment_progress(experiments):
@@ -99,64 +96,24 @@ def warn_of_visible_leaks(request, experiment) -> None:
         )
 
 
-class MalformedRubric(Exception):
-    """A rubric POST the page cannot have sent (lists of different lengths, odd ids)."""
-
-
-def parse_dimension_rows(post) -> list[tuple[int | None, str]]:
-    """Rows of the rubric form -> (id or None, name), sorted by the order the owner typed."""
-    names, ids, orders = (post.getlist(f) for f in ("dim_name", "dim_id", "dim_order"))
-    if not len(names) == len(ids) == len(orders):
-        raise MalformedRubric("The rubric form was incomplete.")
-    removed = set(post.getlist("dim_remove"))
-    rows = []
-    for i, (name, raw_id, raw_order) in enumerate(zip(names, ids, orders, strict=True)):
-        name = name.strip()
-        if str(i) in removed or (not name and not raw_id):
-            continue
-        if "\x00" in name:
-            raise DimensionError("A dimension name cannot contain a NUL character.")
-        try:
-            order = float(raw_order) if raw_order else 1_000 + i
-        except ValueError:
-            raise DimensionError(f"Order {raw_order[:20]!r} is not a number.") from None
-        if not math.isfinite(order):
-            raise DimensionError(f"Order {raw_order[:20]!r} is not a number.")
-        if raw_id and not (raw_id.isascii() and raw_id.isdigit() and len(raw_id) < 19):
-            raise MalformedRubric("The rubric form named a dimension that does not exist.")
-        rows.append((order, i, int(raw_id) if raw_id else None, name))
-        if len(rows) > MAX_DIMENSIONS:
-            raise DimensionError(f"At most {MAX_DIMENSIONS} dimensions, please.")
-    return [(pk, name) for _, _, pk, name in sorted(rows)]
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def experiment_dimensions(request, slug):
     experiment = get_experiment_for_owner(request.user, slug)
+    data = request.POST if request.method == "POST" else None
+    formset = RubricFormSet(data, experiment=experiment)
     error = None
-    if request.method == "POST":
+    if formset.is_bound and formset.is_valid():
         try:
-            save_dimensions(experiment, parse_dimension_rows(request.POST))
-        except MalformedRubric as exc:
-            return HttpResponseBadRequest(str(exc))
+            save_rubric(experiment, formset.rubric(), formset.removed())
         except DimensionError as exc:
             error = str(exc)
         else:
             messages.success(request, "Rubric saved.")
             warn_of_visible_leaks(request, experiment)
             return redirect("owner-experiment", experiment.slug)
-    dimensions = list(experiment.dimensions.annotate(n_judgments=Count("judgments")))
-    return render(
-        request,
-        "owner/dimensions.html",
-        {
-            "experiment": experiment,
-            "dimensions": dimensions,
-            "error": error,
-            "blank_rows": range(2),
-        },
-    )
+    context = {"experiment": experiment, "formset": formset, "error": error}
+    return render(request, "owner/dimensions.html", context)
 
 
 @login_required

@@ -4,12 +4,12 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from ..access import get_experiment_for_owner
-from ..exports import stream_csv
+from ..exports import stream_csv, streamed_download
 from ..models import Pair
 from ..pairs import (
     SORTS,
@@ -200,7 +200,4 @@ def disagreements_csv(request, slug):
     if dimension is None:
         raise Http404("No dimension.")
     chunks = stream_csv(DISAGREEMENT_COLUMNS, disagreement_rows(experiment, dimension))
-    response = StreamingHttpResponse(chunks, content_type="text/csv; charset=utf-8")
-    name = f"{experiment.slug}-disagreements.csv"
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    return streamed_download(chunks, f"{experiment.slug}-disagreements.csv")

@@ -1,11 +1,12 @@
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponseBadRequest, StreamingHttpResponse
+from django.http import HttpResponseBadRequest
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from ..access import get_experiment_for_owner
+from ..exports import streamed_download
 from ..preferences import (
     PreferenceError,
     PreferenceForm,
@@ -47,9 +48,8 @@ def preferences_jsonl(request, slug):
         flt = filter_from_params(experiment, request.GET)
     except PreferenceError as error:
         return HttpResponseBadRequest(f"{error}\n", content_type="text/plain; charset=utf-8")
-    response = StreamingHttpResponse(
-        preference_lines(experiment, flt), content_type="application/x-ndjson; charset=utf-8"
+    return streamed_download(
+        preference_lines(experiment, flt),
+        f"{experiment.slug}-preferences-{flt.format}.jsonl",
+        "application/x-ndjson; charset=utf-8",
     )
-    name = f"{experiment.slug}-preferences-{flt.format}.jsonl"
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response

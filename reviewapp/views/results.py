@@ -10,11 +10,10 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from ..access import get_experiment_for_owner
-from ..exports import stream_csv
+from ..exports import stream_csv, streamed_download
 from ..models import Membership
 from ..plots import forest_plot, ratings_plot
 from ..results import RESULT_TABLES, compute_results, format_p, result_table, strength_word
-from .exports import csv_download
 
 
 def _pct(value, digits: int = 0) -> str:
@@ -202,4 +201,4 @@ def results_csv(request, slug):
         return HttpResponseBadRequest(f"table must be one of {', '.join(RESULT_TABLES)}")
     results = compute_results(experiment, include_automatic=request.GET.get("automatic") == "1")
     header, rows = result_table(results, table)
-    return csv_download(stream_csv(header, rows), f"{experiment.slug}-results-{table}.csv")
+    return streamed_download(stream_csv(header, rows), f"{experiment.slug}-results-{table}.csv")

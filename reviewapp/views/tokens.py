@@ -8,8 +8,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from ..access import require_owner_role
 from ..tokens import create_token, revoke_token, tokens_for_owner
-from .owner import require_owner_role
 
 
 class TokenForm(forms.Form):

@@ -1,10 +1,10 @@
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from reviewapp.access import grant_owner_role
 from reviewapp.experiments import create_experiment, flag_pair_leaks
 from reviewapp.models import Experiment
 from reviewapp.uploads import import_upload
@@ -39,7 +39,7 @@ class Command(BaseCommand):
     @transaction.atomic
     def handle(self, *args, **opts):
         owner = ensure_user(*OWNER)
-        owner.user_permissions.add(Permission.objects.get(codename="add_experiment"))
+        grant_owner_role(owner)
         reviewers = [ensure_user(*r) for r in REVIEWERS]
         experiment = Experiment.objects.filter(slug=DEMO_SLUG).first()
         if experiment is None:
