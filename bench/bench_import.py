@@ -101,6 +101,21 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def cpu_seconds(connection) -> tuple[float, float]:
+    """(this process's CPU seconds, its PostgreSQL backend's), read from /proc: on a shared
+    machine a side's wall time depends on who else runs, its CPU much less."""
+    import resource
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()  # from field 3 (state) on
+    server = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime, server
+
+
 def child_import(path: str, bulk_create: bool = False) -> dict:
     # From 250,000 pairs the file is over the default upload limit (512 MiB): lift it.
     os.environ["REVIEWAPP_MAX_UPLOAD_BYTES"] = str(Path(path).stat().st_size)
@@ -121,11 +136,14 @@ def child_import(path: str, bulk_create: bool = False) -> dict:
     vacuum_pairs()
     rss_before = peak_rss_mb()
     try:
+        cpu_before = cpu_seconds(connection)
         start = time.perf_counter()
         result = import_upload(experiment, path)
         seconds = time.perf_counter() - start
+        cpu_after = cpu_seconds(connection)
         return {
             "seconds": seconds,
+            "cpu": [after - before for before, after in zip(cpu_before, cpu_after, strict=True)],
             "pairs": result.pairs_created,
             "peak_rss_mb": peak_rss_mb(),
             "rss_before_mb": rss_before,
@@ -164,6 +182,7 @@ def child_copy(path: str, raw_file: bool) -> dict:
             "CREATE TEMP TABLE bench_copy (pair_id text, prompt text, model_a text, "
             "output_a text, model_b text, output_b text, topic text)"
         )
+        cpu_before = cpu_seconds(connection)
         start = time.perf_counter()
         if raw_file:
             with (
@@ -184,9 +203,11 @@ def child_copy(path: str, raw_file: bool) -> dict:
                     copy.write_row(row)
         pg.commit()
         seconds = time.perf_counter() - start
+        cpu_after = cpu_seconds(connection)
         cursor.execute("SELECT count(*) FROM bench_copy")
         count = cursor.fetchone()[0]
-    return {"seconds": seconds, "pairs": count, "peak_rss_mb": peak_rss_mb()}
+    cpu = [after - before for before, after in zip(cpu_before, cpu_after, strict=True)]
+    return {"seconds": seconds, "cpu": cpu, "pairs": count, "peak_rss_mb": peak_rss_mb()}
 
 
 CHILDREN = {
@@ -318,18 +339,27 @@ def main() -> None:
     print()
     print(f"{args.pairs:,} pairs ({size_mb:,.1f} MiB CSV), median of {len(runs['import'])} runs")
     print()
-    print("| method | pairs/s | seconds | peak RSS (MiB) |")
-    print("|---|---:|---:|---:|")
+    print("| method | pairs/s | seconds | CPU s: Python + PostgreSQL | peak RSS (MiB) |")
+    print("|---|---:|---:|---:|---:|")
+    cpu = {}
     for kind, results in runs.items():
         seconds = statistics.median(r["seconds"] for r in results)
+        client, server = (statistics.median(r["cpu"][i] for r in results) for i in (0, 1))
+        cpu[kind] = client + server
         peak = max(r["peak_rss_mb"] for r in results)
-        print(f"| {LABELS[kind]} | {rates[kind]:,.0f} | {seconds:.2f} | {peak:,.0f} |")
+        print(
+            f"| {LABELS[kind]} | {rates[kind]:,.0f} | {seconds:.2f} | "
+            f"{client:.2f} + {server:.2f} | {peak:,.0f} |"
+        )
     print()
     print(f"import / COPY rows rate: {rates['import'] / rates['copy-rows']:.0%} (target: 50%)")
+    print(f"COPY rows CPU / import CPU: {cpu['copy-rows'] / cpu['import']:.0%}")
     print(f"import / COPY raw file rate: {rates['import'] / rates['copy-file']:.0%}")
     if "import-bulk-create" in rates:
         bulk = rates["import-bulk-create"] / rates["copy-rows"]
         print(f"import with bulk_create / COPY rows rate: {bulk:.0%}")
+        bulk = cpu["copy-rows"] / cpu["import-bulk-create"]
+        print(f"COPY rows CPU / import with bulk_create CPU: {bulk:.0%}")
     before = max(r["rss_before_mb"] for r in runs["import"])
     print(f"import child's RSS before importing (Python + Django): {before:,.0f} MiB")
 
