@@ -5,10 +5,11 @@ their file has exactly the columns of the judgments export (`exports.JUDGMENT_CO
 the trailing `excluded` column optional), so exporting an experiment and importing the file
 into a fresh experiment with the same pairs gives the same results.
 
-Two steps, as for pair uploads: `parse_judgments` turns the file into rows or row errors
-without touching the database; `import_judgments` checks the rows against the experiment
-(pairs, models, dimensions, earlier judgments) and writes everything in one transaction,
-in batches, or nothing at all when any row is wrong.
+Two steps, as for pair uploads, and with their reader (upload_files: gzip, size limits,
+strict UTF-8 and CSV), error collector and batching: `parse_judgments` turns the file into
+rows or row errors without touching the database; `import_judgments` checks the rows
+against the experiment (pairs, models, dimensions, earlier judgments) and writes everything
+in one transaction, in batches, or nothing at all when any row is wrong.
 
 Screen side: `left_model` (and a `choice` of left/right) may be empty when the other tool
 did not record which output was shown on the left; the assignment then stores
@@ -47,10 +48,6 @@ class JudgmentImportError(UploadError):
     """The file was refused: `errors` holds the first problems, `total_errors` counts all."""
 
     refusal = "No judgment was imported"
-
-
-def _errors() -> RowErrors:
-    return RowErrors(JudgmentImportError)
 
 
 @dataclass(slots=True)
@@ -217,7 +214,7 @@ def _parse_row(line: int, cells: dict[str, str], errors: RowErrors) -> JudgmentR
 def parse_judgments(source: Source) -> list[JudgmentRow]:
     """Every row of a CSV file (a path or a binary file, optionally gzip), or
     JudgmentImportError listing the problems (no database)."""
-    errors = _errors()
+    errors = RowErrors(JudgmentImportError)
     rows = []
     try:
         with open_records(source, errors, file_format="csv") as upload:
@@ -256,7 +253,7 @@ _SHARED_FIELDS = (
 
 def _check_against_experiment(experiment: Experiment, rows: list[JudgmentRow]):
     """Group rows into reviews and check them against the experiment (reads only)."""
-    errors = _errors()
+    errors = RowErrors(JudgmentImportError)
     pairs = {
         external_id: (pk, model_a, model_b)
         for pk, external_id, model_a, model_b in Pair.objects.filter(
