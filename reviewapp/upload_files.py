@@ -36,7 +36,7 @@ MAX_CELL_CHARS = 16 * 1024 * 1024
 # it is held in memory.
 MAX_LINE_BYTES = 64 * 1024 * 1024
 CHUNK_BYTES = 1024 * 1024
-# Text decoded per read: measured fastest (the default 8 KiB, or 1 MiB, parse ~10% slower).
+# Text decoded per read: the fastest size measured (bench/README.md).
 TEXT_CHUNK_CHARS = 64 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
 # Metadata deeper than this is refused: nobody needs it, and every reader of the stored JSON

@@ -12,7 +12,7 @@ import os
 import sqlite3
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from itertools import islice
@@ -36,7 +36,7 @@ from .upload_parser import (
 BATCH_SIZE = 2_000
 # Without stored pairs to compare with, batches are smaller, so that the import sends each
 # to the database while it parses the next. A batch of 2,000 pairs of a few kB is megabytes
-# sent in a burst, with one side waiting for the other (measured: 20% slower).
+# sent in a burst, with one side waiting for the other (bench/README.md).
 STREAM_BATCH_SIZE = 100
 PREVIEW_ROWS = 10
 # Compared when a pair id is uploaded again (the id itself is the key).
@@ -77,33 +77,28 @@ class ImportResult:
             f"{verb} {_count(self.pairs_created, 'new pair')} "
             f"from {_count(self.rows_read, 'row')} ({kind})."
         ]
-        if self.pairs_unchanged:
-            were = "were" if self.pairs_unchanged != 1 else "was"
-            parts.append(
-                f"{_count(self.pairs_unchanged, 'pair')} {were} already present and unchanged."
-            )
+        if n := self.pairs_unchanged:
+            were = "were" if n != 1 else "was"
+            parts.append(f"{_count(n, 'pair')} {were} already present and unchanged.")
         if self.empty_outputs_a or self.empty_outputs_b:
-            parts.append(
-                f"Empty outputs: {self.empty_outputs_a:,} on side A, "
-                f"{self.empty_outputs_b:,} on side B."
-            )
+            a, b = self.empty_outputs_a, self.empty_outputs_b
+            parts.append(f"Empty outputs: {a:,} on side A, {b:,} on side B.")
         if self.gold_pairs:
             parts.append(f"{_count(self.gold_pairs, 'gold pair')} (attention checks).")
-        if self.prompts_without_pair:
-            parts.append(
-                f"{_count(self.prompts_without_pair, 'prompt')} answered by one model only "
-                "gave no pair."
-            )
+        if n := self.prompts_without_pair:
+            parts.append(f"{_count(n, 'prompt')} answered by one model only gave no pair.")
         return " ".join(parts)
 
 
 def preview_upload(
-    experiment: Experiment, source: Source, pairing: str = "all", *, name: str = ""
-) -> ImportResult:
+    experiment: Experiment, source: Source, pairing: str = "all", *, name: str = "",
+    on_pair: Callable[[PairRow], None] | None = None,
+) -> ImportResult:  # fmt: skip
     """Validate the whole file against the experiment and describe it, writing nothing.
     Raises UploadError listing the problems. `name` (the original file name) only helps
-    to tell JSONL from CSV when the content does not (see `sniff_file_format`)."""
-    return _run(experiment, source, pairing, name, write=False)
+    to tell JSONL from CSV when the content does not (see `sniff_file_format`). `on_pair`
+    sees every pair as it is read (e.g. to look for identity leaks) without holding them."""
+    return _run(experiment, source, pairing, name, write=False, on_pair=on_pair)
 
 
 def import_upload(
@@ -133,7 +128,7 @@ def batches(items: Iterable, size: int = BATCH_SIZE) -> Iterator[list]:
         yield batch
 
 
-def _run(experiment, source, pairing: str, name: str, *, write: bool) -> ImportResult:
+def _run(experiment, source, pairing, name, *, write: bool, on_pair=None) -> ImportResult:
     """One pass over the file: checking it, and with `write` also writing its new pairs
     (the caller holds the transaction)."""
     if pairing not in PAIRINGS:
@@ -155,7 +150,10 @@ def _run(experiment, source, pairing: str, name: str, *, write: bool) -> ImportR
                 baseline=experiment.baseline_model,
             )  # fmt: skip
             result.format = parsed.format
-            _store_pairs(experiment, _unique(parsed.rows, errors, seen_ids), errors, result, writer)
+            rows = _unique(parsed.rows, errors, seen_ids)
+            if on_pair is not None:
+                rows = _tapped(rows, on_pair)
+            _store_pairs(experiment, rows, errors, result, writer)
             errors.fail_if_any()  # before the writer closes: the COPY is aborted, not ended
     except sqlite3.Error as exc:  # _SeenIds' scratch file: the temporary folder is full
         errors.fail(
@@ -173,7 +171,7 @@ class _SeenIds:
     """The pair ids met so far in one file, each with the line it was first met on.
 
     In a temporary SQLite file rather than a dict, so that memory does not grow with the
-    number of pairs (a dict: about 120 bytes a pair). SQLite keeps CACHE_KIB in memory and
+    number of pairs (bench/README.md). SQLite keeps CACHE_KIB in memory and
     the rest in the file (REVIEWAPP_UPLOAD_DIR), removed at the end. Ids are compared as
     their UTF-8 bytes, exactly as a dict compares them."""
 
@@ -237,11 +235,16 @@ def _unique(rows: Iterable[PairRow], errors: RowErrors, seen: _SeenIds) -> Itera
         yield row
 
 
+def _tapped(rows: Iterable[PairRow], on_pair) -> Iterator[PairRow]:
+    for row in rows:
+        on_pair(row)
+        yield row
+
+
 def _store_pairs(experiment, rows, errors: RowErrors, result: ImportResult, writer) -> None:
-    """Compares each batch with the pairs already stored (one query a batch; none for an
-    experiment without pairs, the first upload's usual case) and counts it. With a writer,
-    also writes the batch's new pairs while the file has shown no problem; after one,
-    checking goes on (to report every problem) and the caller rolls back."""
+    """Compares each batch with the stored pairs (one query a batch; none while there are
+    none) and counts it; with a writer, writes its new pairs until the file shows a problem,
+    after which checking goes on (to report every problem) and the caller rolls back."""
     has_pairs = experiment.pairs.exists()
     for batch in batches(rows, BATCH_SIZE if has_pairs else min(BATCH_SIZE, STREAM_BATCH_SIZE)):
         stored = {}
@@ -345,7 +348,7 @@ class _PairWriter:
 
     def _start_copy(self) -> None:
         """Binary COPY: each value goes in its column type's own format, so neither side
-        escapes or scans the texts (15% less of the server's time than text format)."""
+        escapes or scans the texts (cheaper than the text format; bench/README.md)."""
         from psycopg.types.json import set_json_dumps  # only installed where PostgreSQL is used
 
         # Django's error wrapper turns psycopg's unique violation into IntegrityError.
@@ -374,9 +377,9 @@ class _PairWriter:
 
 def _prefer_lz4(cursor) -> None:
     """Compresses the long texts of this transaction with lz4 where the server has it:
-    PostgreSQL's default, pglz, took a third of the server's time for a whole import
-    (bench/bench_import.py); lz4 is several times faster both ways, for about 10% more
-    space. The values read back the same; servers built without lz4 keep their default."""
+    PostgreSQL's default, pglz, took much of the server's time for a whole import; lz4 is
+    faster both ways for a little more space (bench/README.md). The values read back the
+    same; servers built without lz4 keep their default."""
     cursor.execute(
         "SELECT set_config(name, 'lz4', true) FROM pg_settings"
         " WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)"

@@ -1058,3 +1058,10 @@ def test_an_unwritable_upload_folder_is_a_clear_error(experiment, tmp_path, sett
     path = write(tmp_path, "pairs.csv", WIDE_HEADER + "1,Hi,m1,a,m2,b\n")
     error = rejected(experiment, path)
     assert "could not check the pair ids for repeats (cannot create a file in" in str(error)
+
+
+def test_preview_shows_every_pair_to_on_pair_as_it_is_read(experiment):
+    seen = []
+    result = preview_upload(experiment, PANDALM, on_pair=lambda row: seen.append(row.external_id))
+    assert len(seen) == result.pairs_created == 20
+    assert seen[0] == "pandalm-0000"
