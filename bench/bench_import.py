@@ -7,7 +7,9 @@ Generates a deterministic CSV of N pairs (outputs of 200-2,000 characters of lor
 text, some with paragraphs; about 2.4 KiB a pair) in a temporary folder, after checking
 that the disk has room for it, then per run:
 - imports it into a fresh experiment with uploads.import_upload (one pass: validation and
-  the batched write), in a child process so that its peak RSS is the import's own;
+  the batched write), in a child process so that its peak RSS is the import's own; with
+  --bulk-create also with the import's other writer, bulk_create (what every database but
+  PostgreSQL uses), to show what the COPY writer buys;
 - as the baseline, COPYs the same rows into a plain temporary table through psycopg's
   cursor.copy(): the file read with Python's csv module and each row sent with
   copy.write_row() (the target: the import should reach half of this rate); for reference
@@ -99,15 +101,34 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def child_import(path: str) -> dict:
+def cpu_seconds(connection) -> tuple[float, float]:
+    """(this process's CPU seconds, its PostgreSQL backend's), read from /proc: on a shared
+    machine a side's wall time depends on who else runs, its CPU much less."""
+    import resource
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()  # from field 3 (state) on
+    server = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime, server
+
+
+def child_import(path: str, bulk_create: bool = False) -> dict:
     # From 250,000 pairs the file is over the default upload limit (512 MiB): lift it.
     os.environ["REVIEWAPP_MAX_UPLOAD_BYTES"] = str(Path(path).stat().st_size)
     setup_django()
     from django.contrib.auth import get_user_model
     from django.db import connection
 
+    from reviewapp import uploads
     from reviewapp.models import Experiment, Pair
     from reviewapp.uploads import import_upload
+
+    if bulk_create:
+        uploads._copy_available = lambda: False  # the writer every other database uses
 
     owner, _ = get_user_model().objects.get_or_create(username=OWNER)
     slug = f"bench-import-{os.getpid()}"
@@ -115,11 +136,14 @@ def child_import(path: str) -> dict:
     vacuum_pairs()
     rss_before = peak_rss_mb()
     try:
+        cpu_before = cpu_seconds(connection)
         start = time.perf_counter()
         result = import_upload(experiment, path)
         seconds = time.perf_counter() - start
+        cpu_after = cpu_seconds(connection)
         return {
             "seconds": seconds,
+            "cpu": [after - before for before, after in zip(cpu_before, cpu_after, strict=True)],
             "pairs": result.pairs_created,
             "peak_rss_mb": peak_rss_mb(),
             "rss_before_mb": rss_before,
@@ -158,6 +182,7 @@ def child_copy(path: str, raw_file: bool) -> dict:
             "CREATE TEMP TABLE bench_copy (pair_id text, prompt text, model_a text, "
             "output_a text, model_b text, output_b text, topic text)"
         )
+        cpu_before = cpu_seconds(connection)
         start = time.perf_counter()
         if raw_file:
             with (
@@ -178,18 +203,22 @@ def child_copy(path: str, raw_file: bool) -> dict:
                     copy.write_row(row)
         pg.commit()
         seconds = time.perf_counter() - start
+        cpu_after = cpu_seconds(connection)
         cursor.execute("SELECT count(*) FROM bench_copy")
         count = cursor.fetchone()[0]
-    return {"seconds": seconds, "pairs": count, "peak_rss_mb": peak_rss_mb()}
+    cpu = [after - before for before, after in zip(cpu_before, cpu_after, strict=True)]
+    return {"seconds": seconds, "cpu": cpu, "pairs": count, "peak_rss_mb": peak_rss_mb()}
 
 
 CHILDREN = {
     "import": child_import,
+    "import-bulk-create": lambda path: child_import(path, bulk_create=True),
     "copy-rows": lambda path: child_copy(path, raw_file=False),
     "copy-file": lambda path: child_copy(path, raw_file=True),
 }
 LABELS = {
     "import": "uploads.import_upload (validate and write, one pass)",
+    "import-bulk-create": "the same, with the bulk_create writer instead of COPY",
     "copy-rows": "COPY rows into a temp table (csv.reader + write_row)",
     "copy-file": "COPY the raw file into a temp table (server parses CSV)",
 }
@@ -263,6 +292,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=20240601)
     parser.add_argument("--timeout", type=float, default=900, help="Seconds per child run.")
+    parser.add_argument(
+        "--bulk-create",
+        action="store_true",
+        help="Also import with the bulk_create writer (several times slower than COPY).",
+    )
     parser.add_argument("--child", choices=list(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -280,11 +314,12 @@ def main() -> None:
         size_mb = path.stat().st_size / 1024 / 1024
         took = time.perf_counter() - start
         print(f"Generated {args.pairs:,} pairs, {size_mb:,.1f} MiB, in {took:.1f} s.")
-        runs: dict[str, list[dict]] = {kind: [] for kind in CHILDREN}
+        kinds = [k for k in CHILDREN if args.bulk_create or k != "import-bulk-create"]
+        runs: dict[str, list[dict]] = {kind: [] for kind in kinds}
         deadline = time.monotonic() + args.timeout * 3
         try:
             for i in range(args.runs):
-                for kind in CHILDREN:
+                for kind in kinds:
                     runs[kind].append(run_child(kind, path, args.timeout))
                 print(
                     f"run {i + 1}: "
@@ -304,15 +339,27 @@ def main() -> None:
     print()
     print(f"{args.pairs:,} pairs ({size_mb:,.1f} MiB CSV), median of {len(runs['import'])} runs")
     print()
-    print("| method | pairs/s | seconds | peak RSS (MiB) |")
-    print("|---|---:|---:|---:|")
+    print("| method | pairs/s | seconds | CPU s: Python + PostgreSQL | peak RSS (MiB) |")
+    print("|---|---:|---:|---:|---:|")
+    cpu = {}
     for kind, results in runs.items():
         seconds = statistics.median(r["seconds"] for r in results)
+        client, server = (statistics.median(r["cpu"][i] for r in results) for i in (0, 1))
+        cpu[kind] = client + server
         peak = max(r["peak_rss_mb"] for r in results)
-        print(f"| {LABELS[kind]} | {rates[kind]:,.0f} | {seconds:.2f} | {peak:,.0f} |")
+        print(
+            f"| {LABELS[kind]} | {rates[kind]:,.0f} | {seconds:.2f} | "
+            f"{client:.2f} + {server:.2f} | {peak:,.0f} |"
+        )
     print()
     print(f"import / COPY rows rate: {rates['import'] / rates['copy-rows']:.0%} (target: 50%)")
+    print(f"COPY rows CPU / import CPU: {cpu['copy-rows'] / cpu['import']:.0%}")
     print(f"import / COPY raw file rate: {rates['import'] / rates['copy-file']:.0%}")
+    if "import-bulk-create" in rates:
+        bulk = rates["import-bulk-create"] / rates["copy-rows"]
+        print(f"import with bulk_create / COPY rows rate: {bulk:.0%}")
+        bulk = cpu["copy-rows"] / cpu["import-bulk-create"]
+        print(f"COPY rows CPU / import with bulk_create CPU: {bulk:.0%}")
     before = max(r["rss_before_mb"] for r in runs["import"])
     print(f"import child's RSS before importing (Python + Django): {before:,.0f} MiB")
 

@@ -5,10 +5,11 @@ their file has exactly the columns of the judgments export (`exports.JUDGMENT_CO
 the trailing `excluded` column optional), so exporting an experiment and importing the file
 into a fresh experiment with the same pairs gives the same results.
 
-Two steps, as for pair uploads: `parse_judgments` turns the file into rows or row errors
-without touching the database; `import_judgments` checks the rows against the experiment
-(pairs, models, dimensions, earlier judgments) and writes everything in one transaction,
-in batches, or nothing at all when any row is wrong.
+Two steps, as for pair uploads, and with their reader (upload_files: gzip, size limits,
+strict UTF-8 and CSV), error collector and batching: `parse_judgments` turns the file into
+rows or row errors without touching the database; `import_judgments` checks the rows
+against the experiment (pairs, models, dimensions, earlier judgments) and writes everything
+in one transaction, in batches, or nothing at all when any row is wrong.
 
 Screen side: `left_model` (and a `choice` of left/right) may be empty when the other tool
 did not record which output was shown on the left; the assignment then stores
@@ -17,14 +18,10 @@ did not record which output was shown on the left; the assignment then stores
 
 from __future__ import annotations
 
-import csv
-import io
 import math
-import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import BinaryIO
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
@@ -34,10 +31,10 @@ from django.utils import timezone
 
 from .exports import FORMULA_PREFIXES, JUDGMENT_COLUMNS
 from .models import Assignment, Experiment, Judgment, Membership, Pair
-from .uploads import RowError, RowErrors, UploadError
+from .upload_files import Source, open_records
+from .upload_parser import RowError, RowErrors, UploadError
+from .uploads import BATCH_SIZE, batches
 
-BATCH_SIZE = 2_000
-MAX_CELL_CHARS = 16 * 1024 * 1024
 OPTIONAL_COLUMNS = ("excluded",)
 REQUIRED_COLUMNS = tuple(c for c in JUDGMENT_COLUMNS if c not in OPTIONAL_COLUMNS)
 SCREEN_CHOICES = ("", "left", "right", "tie")
@@ -51,12 +48,6 @@ class JudgmentImportError(UploadError):
     """The file was refused: `errors` holds the first problems, `total_errors` counts all."""
 
     refusal = "No judgment was imported"
-
-
-class _Errors(RowErrors):
-    def raise_if_any(self) -> None:
-        if self.total:
-            raise JudgmentImportError(self.shown, self.total)
 
 
 @dataclass(slots=True)
@@ -121,50 +112,25 @@ def _parse_time(raw: str) -> datetime:
     return value
 
 
-def _records(text: io.TextIOBase, errors: _Errors):
-    """(line where the record starts, {column: value}) for every data row."""
-    csv.field_size_limit(MAX_CELL_CHARS)
-    reader = csv.reader(text)
-    try:
-        header = next(reader, None)
-    except csv.Error as exc:
-        errors.add(1, "", f"unreadable CSV header ({exc})")
-        return
+def _records(header: tuple[int, list[str]] | None, records, errors: RowErrors):
+    """(line where the record starts, {column: value}) for every data row, read with the
+    pair uploads' reader (upload_files: size and gzip guards, strict UTF-8 and CSV)."""
     if header is None:
-        errors.add(None, "", "the file is empty")
-        return
-    header = [h.strip() for h in header]
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+        errors.fail(None, "", "the file is empty")
+    line, columns = header
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
-        errors.add(
-            1, "", f"missing column(s) {', '.join(missing)}; expected the judgments export's "
+        errors.fail(
+            line, "", f"missing column(s) {', '.join(missing)}; expected the judgments export's "
             f"columns: {', '.join(JUDGMENT_COLUMNS)}",
         )  # fmt: skip
-        return
-    duplicated = sorted(c for c, n in Counter(header).items() if n > 1 and c)
-    if duplicated:
-        errors.add(1, "", f"column(s) {', '.join(duplicated)} appear more than once")
-        return
-    wanted = [c for c in JUDGMENT_COLUMNS if c in header]
-    positions = {c: header.index(c) for c in wanted}
-    start = reader.line_num + 1
-    while True:
-        try:
-            record = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            errors.add(start, "", f"unreadable CSV ({exc})")
-            return
-        line, start = start, reader.line_num + 1
-        if not any(cell.strip() for cell in record):
-            continue  # blank line
-        if len(record) < len(header):
-            record = record + [""] * (len(header) - len(record))
-        yield line, {c: _restore_cell(record[i]) for c, i in positions.items()}
+    wanted = [c for c in JUDGMENT_COLUMNS if c in columns]
+    for line, cells in records:
+        if any(cell.strip() for cell in cells.values()):  # a row of empty cells is blank
+            yield line, {c: _restore_cell(cells[c]) for c in wanted}
 
 
-def _parse_row(line: int, cells: dict[str, str], errors: _Errors) -> JudgmentRow | None:
+def _parse_row(line: int, cells: dict[str, str], errors: RowErrors) -> JudgmentRow | None:
     before = errors.total
     values = {c: cells.get(c, "").strip() for c in JUDGMENT_COLUMNS if c != "rationale"}
     for column in ("pair_id", "reviewer", "dimension", "model_a", "model_b", "winner"):
@@ -245,15 +211,22 @@ def _parse_row(line: int, cells: dict[str, str], errors: _Errors) -> JudgmentRow
     )  # fmt: skip
 
 
-def parse_judgments(text: io.TextIOBase) -> list[JudgmentRow]:
-    """Every row of the file, or JudgmentImportError listing the problems (no database)."""
-    errors = _Errors()
+def parse_judgments(source: Source) -> list[JudgmentRow]:
+    """Every row of a CSV file (a path or a binary file, optionally gzip), or
+    JudgmentImportError listing the problems (no database)."""
+    errors = RowErrors(JudgmentImportError)
     rows = []
-    for line, cells in _records(text, errors):
-        row = _parse_row(line, cells, errors)
-        if row is not None:
-            rows.append(row)
-    errors.raise_if_any()
+    try:
+        with open_records(source, errors, file_format="csv") as upload:
+            for line, cells in _records(upload.header, upload.rows, errors):
+                row = _parse_row(line, cells, errors)
+                if row is not None:
+                    rows.append(row)
+    except JudgmentImportError:
+        raise
+    except UploadError as error:  # the file guards (size, line length) word it for pairs
+        raise JudgmentImportError(error.errors, error.total_errors) from None
+    errors.fail_if_any()
     if not rows:
         raise JudgmentImportError([RowError(None, "", "the file has no judgment rows")])
     return rows
@@ -280,7 +253,7 @@ _SHARED_FIELDS = (
 
 def _check_against_experiment(experiment: Experiment, rows: list[JudgmentRow]):
     """Group rows into reviews and check them against the experiment (reads only)."""
-    errors = _Errors()
+    errors = RowErrors(JudgmentImportError)
     pairs = {
         external_id: (pk, model_a, model_b)
         for pk, external_id, model_a, model_b in Pair.objects.filter(
@@ -347,16 +320,11 @@ def _check_against_experiment(experiment: Experiment, rows: list[JudgmentRow]):
             reviews[key].first.line, "reviewer", f"{key[1]!r} has already reviewed pair "
             f"{key[0]!r} in this experiment",
         )  # fmt: skip
-    errors.raise_if_any()
+    errors.fail_if_any()
     return reviews, pairs, dimensions, excluded_by_reviewer
 
 
 # --------------------------------------------------------------------------- writing
-
-
-def _batches(items: list, size: int = BATCH_SIZE):
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _ensure_reviewers(
@@ -398,7 +366,7 @@ def _ensure_reviewers(
 
 def import_judgments(
     experiment: Experiment,
-    source: str | os.PathLike | BinaryIO | io.TextIOBase,
+    source: Source,
     *,
     kind: str = Membership.Kind.HUMAN,
     now: datetime | None = None,
@@ -411,18 +379,7 @@ def import_judgments(
     """
     if kind not in Membership.Kind.values:
         raise ValueError(f"kind must be one of {Membership.Kind.values}")
-    if isinstance(source, io.TextIOBase):
-        rows = parse_judgments(source)
-    elif hasattr(source, "read"):
-        rows = parse_judgments(io.TextIOWrapper(source, encoding="utf-8-sig", newline=""))
-    else:
-        with open(source, encoding="utf-8-sig", newline="") as text:
-            try:
-                rows = parse_judgments(text)
-            except UnicodeDecodeError as exc:
-                raise JudgmentImportError(
-                    [RowError(None, "", f"the file is not UTF-8 text ({exc.reason})")]
-                ) from None
+    rows = parse_judgments(source)
     now = now or timezone.now()
     result = ImportResult(rows=len(rows))
     with transaction.atomic():
@@ -431,7 +388,7 @@ def import_judgments(
             experiment, {reviewer for _, reviewer in reviews}, kind, excluded, result
         )
         slots: Counter = Counter()
-        for batch in _batches(list(reviews.values())):
+        for batch in batches(reviews.values()):
             assignments = []
             for review in batch:
                 row = review.first
@@ -476,6 +433,6 @@ def import_judgments(
         for pair_pk, n in slots.items():
             by_increment[n].append(pair_pk)
         for n, pair_pks in by_increment.items():
-            for chunk in _batches(pair_pks):
+            for chunk in batches(pair_pks):
                 Pair.objects.filter(pk__in=chunk).update(slots_taken=F("slots_taken") + n)
     return result

@@ -267,6 +267,15 @@ class Pair(models.Model):
     # each reviewer its own reproducible order.
     shuffle_key = models.BigIntegerField(default=0)
 
+    # The fields a pair upload fills from the file. The upload parser's row type, the
+    # import's written columns (both writers) and the "uploaded again: same pair?"
+    # comparison all derive from this list, so a new upload column is one more name here
+    # (and the parser reading it); every column left out keeps its field default.
+    UPLOAD_FIELDS = (
+        "external_id", "prompt", "model_a", "output_a", "model_b", "output_b", "metadata",
+        "is_gold", "gold",
+    )  # fmt: skip
+
     class Meta:
         ordering = ["id"]
         constraints = [

@@ -16,7 +16,8 @@ from django.test import override_settings
 from django.urls import reverse
 
 from reviewapp.models import Pair
-from reviewapp.uploads import MAX_JSON_DEPTH, UploadError, import_upload, preview_upload
+from reviewapp.upload_files import MAX_JSON_DEPTH
+from reviewapp.uploads import UploadError, import_upload, preview_upload
 from tests.conftest import make_experiment, make_user
 
 HEADER = "pair_id,prompt,model_a,output_a,model_b,output_b"

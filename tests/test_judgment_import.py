@@ -1,6 +1,7 @@
 """import_judgments: real published data reproduced through the command and `results`,
 export -> import round trips, and row-numbered refusals that write nothing."""
 
+import gzip
 import io
 import json
 from collections import Counter
@@ -339,3 +340,37 @@ def test_imports_sides_times_strength_and_exclusion(owner, tmp_path):
         "left_share_ci": overall["position_bias"]["left_share_ci"],
         "p_value": 0.5,
     }  # fmt: skip
+
+
+# --------------------------------------------------------------------------- the shared reader
+
+
+@pytest.mark.django_db
+def test_reads_gzip_like_pair_uploads(owner, tmp_path):
+    experiment = two_model_experiment(owner)
+    path = tmp_path / "judgments.csv.gz"
+    path.write_bytes(gzip.compress(f"{HEADER}\n{GOOD}\n".encode()))
+    assert import_judgments(experiment, path).judgments_created == 1
+
+
+@pytest.mark.django_db
+def test_names_the_line_and_byte_that_is_not_utf8(owner, tmp_path):
+    experiment = two_model_experiment(owner)
+    path = tmp_path / "judgments.csv"
+    path.write_bytes(f"{HEADER}\n{GOOD}\n".encode() + "e,p2,Jos\xe9\n".encode("latin-1"))
+    with pytest.raises(JudgmentImportError) as caught:
+        import_judgments(experiment, path)
+    assert [(e.row, e.column) for e in caught.value.errors] == [(3, "")]
+    assert "is not valid UTF-8" in str(caught.value)
+    assert str(caught.value).startswith("No judgment was imported: 1 problem")
+
+
+@pytest.mark.django_db
+def test_refuses_a_row_with_too_few_cells_and_a_file_over_the_limit(owner, tmp_path, settings):
+    experiment = two_model_experiment(owner)
+    with pytest.raises(JudgmentImportError, match="line 3: has 3 fields but the header has 14"):
+        import_judgments(experiment, write(tmp_path, GOOD, "e,p2,rev"))
+    settings.REVIEWAPP_MAX_UPLOAD_BYTES = 100
+    with pytest.raises(JudgmentImportError, match="the upload limit is 100 bytes"):
+        import_judgments(experiment, write(tmp_path, GOOD))
+    assert not Judgment.objects.exists()

@@ -1,6 +1,7 @@
 """Upload stage: parsing, validation, the batched import, the command and the web pages."""
 
 import csv
+import dataclasses
 import gzip
 import io
 import json
@@ -17,9 +18,10 @@ from django.db import DataError, connection, transaction
 from django.test import override_settings
 from django.urls import reverse
 
-from reviewapp import uploads
+from reviewapp import upload_files, uploads
 from reviewapp.access import grant_owner_role
 from reviewapp.models import DEFAULT_DIMENSIONS, Dimension, Experiment, Pair, pair_shuffle_key
+from reviewapp.upload_parser import PairRow, RowErrors, parse_pairs
 from reviewapp.uploads import UploadError, import_upload, preview_upload
 
 RESOURCES = Path(__file__).parent / "resources" / "uploads"
@@ -421,8 +423,8 @@ def test_error_message_lists_twenty_problems_then_counts_the_rest(experiment, tm
 
 
 def test_refuses_a_line_too_long_to_hold_in_memory(experiment, tmp_path, monkeypatch):
-    monkeypatch.setattr(uploads, "MAX_LINE_BYTES", 1_000)
-    monkeypatch.setattr(uploads, "CHUNK_BYTES", 256)
+    monkeypatch.setattr(upload_files, "MAX_LINE_BYTES", 1_000)
+    monkeypatch.setattr(upload_files, "CHUNK_BYTES", 256)
     path = write(tmp_path, "long.csv", WIDE_HEADER + f"1,Hi,m1,{'x' * 2_000},m2,y\n")
     error = rejected(experiment, path)
     assert "file: a line is longer than 1,000 bytes" in str(error)
@@ -540,7 +542,7 @@ def test_import_failing_midway_leaves_nothing(experiment, monkeypatch):
 def test_import_with_bulk_create_failing_on_second_batch_leaves_nothing(experiment, monkeypatch):
     """The portable path (every database but PostgreSQL, where COPY is used)."""
     monkeypatch.setattr(uploads, "BATCH_SIZE", 5)
-    monkeypatch.setattr(uploads, "_copy_defaults", lambda: None)
+    monkeypatch.setattr(uploads, "_copy_available", lambda: False)
     real_bulk_create = Pair.objects.bulk_create
     calls = []
 
@@ -646,7 +648,7 @@ HOSTILE_TEXTS = [
 @pytest.mark.parametrize("use_copy", [True, False], ids=["copy-if-postgres", "bulk-create"])
 def test_hostile_text_round_trips_through_the_writer(experiment, monkeypatch, tmp_path, use_copy):
     if not use_copy:
-        monkeypatch.setattr(uploads, "_copy_defaults", lambda: None)
+        monkeypatch.setattr(uploads, "_copy_available", lambda: False)
     buffer = io.StringIO()
     out = csv.writer(buffer)
     out.writerow(["pair_id", "prompt", "model_a", "output_a", "model_b", "output_b", "note"])
@@ -667,8 +669,11 @@ def test_postgres_refuses_a_nul_that_got_past_the_checks(experiment, monkeypatch
     """The checks refuse NUL characters (see BAD_FILES), which PostgreSQL cannot store; the
     writer adds no escaping that would let one through."""
     if not use_copy:
-        monkeypatch.setattr(uploads, "_copy_defaults", lambda: None)
-    pair = uploads.PairRow(2, "nul", "Hi", "m1", "a\x00b", "m2", "y", {})
+        monkeypatch.setattr(uploads, "_copy_available", lambda: False)
+    pair = PairRow(
+        line=2, external_id="nul", prompt="Hi", model_a="m1", output_a="a\x00b", model_b="m2",
+        output_b="y", metadata={}, is_gold=False, gold={},
+    )  # fmt: skip
     with pytest.raises(DataError):
         with transaction.atomic(), uploads._PairWriter(experiment) as writer:
             writer.write([pair])
@@ -698,7 +703,7 @@ def test_long_texts_are_stored_with_lz4_where_the_server_has_it(experiment, tmp_
 @pytest.mark.parametrize("use_copy", [True, False], ids=["copy-if-postgres", "bulk-create"])
 def test_both_write_paths_store_the_same_pairs(experiment, monkeypatch, use_copy):
     if not use_copy:
-        monkeypatch.setattr(uploads, "_copy_defaults", lambda: None)
+        monkeypatch.setattr(uploads, "_copy_available", lambda: False)
     import_upload(experiment, PANDALM)
 
     stored = Pair.objects.get(external_id="pandalm-0003")
@@ -715,11 +720,49 @@ def test_both_write_paths_store_the_same_pairs(experiment, monkeypatch, use_copy
     assert stored.shuffle_key == pair_shuffle_key(experiment.seed, "pandalm-0003")
 
 
-def test_copy_fills_every_column_of_a_pair(db):
-    defaults = uploads._copy_defaults()
-    columns = {f.column for f in Pair._meta.concrete_fields if not f.primary_key}
-    assert defaults is not None
-    assert set(uploads.ROW_COLUMNS) | set(defaults) == columns
+def test_both_writers_fill_every_column_alike(experiment, monkeypatch):
+    """COPY (on PostgreSQL) and bulk_create store identical rows, including the columns the
+    upload leaves to their defaults (slots_taken, leak_flags, excluded)."""
+    other = make_experiment(experiment.owner, slug="bulk", seed=experiment.seed)
+    import_upload(experiment, PANDALM)
+    monkeypatch.setattr(uploads, "_copy_available", lambda: False)
+    import_upload(other, PANDALM)
+
+    columns = [f.name for f in Pair._meta.concrete_fields if f.name not in ("id", "experiment")]
+    first, second = (
+        list(e.pairs.order_by("external_id").values(*columns)) for e in (experiment, other)
+    )
+    assert len(first) == 20 and first == second
+    assert (first[0]["leak_flags"], first[0]["excluded"], first[0]["slots_taken"]) == ([], False, 0)
+
+
+def test_the_upload_fields_are_written_and_compared_from_one_list():
+    assert uploads.WRITTEN_FIELDS == ("experiment", *Pair.UPLOAD_FIELDS, "shuffle_key")
+    assert set(uploads.COMPARED_FIELDS) == set(Pair.UPLOAD_FIELDS) - {"external_id"}
+    names = [f.name for f in dataclasses.fields(PairRow)]
+    assert names == ["line", *Pair.UPLOAD_FIELDS, "id_source", "where"]
+    with pytest.raises(TypeError):  # rows are built by keyword, every upload field given
+        PairRow(line=2, external_id="x", prompt="p")
+
+
+def test_the_parser_needs_no_database():
+    """Records in, rows or row errors out: no query (pytest-django refuses one here)."""
+    header = (1, ["pair_id", "prompt", "model_a", "output_a", "model_b", "output_b", "topic"])
+    records = [
+        (2, dict(zip(header[1], ["p1", "Hi", "m1", "x", "m2", "y", "maths"], strict=True))),
+        (3, dict(zip(header[1], ["p2", "", "m1", "x", "m1", "y", ""], strict=True))),
+    ]
+    errors = RowErrors()
+    parsed = parse_pairs(header, iter(records), errors)
+    rows = list(parsed.rows)
+
+    assert (parsed.format, parsed.rows_read, len(rows)) == ("wide", 2, 1)
+    assert (rows[0].external_id, rows[0].metadata, rows[0].is_gold) == (
+        "p1",
+        {"topic": "maths"},
+        False,
+    )
+    assert [(e.row, e.column) for e in errors.shown] == [(3, "prompt")]
 
 
 def test_rejects_unknown_pairing(experiment):
@@ -999,12 +1042,12 @@ def test_a_full_temporary_folder_is_a_clear_error_and_imports_nothing(
 
 
 def test_stale_uploads_and_scratch_files_of_killed_imports_are_removed(tmp_path):
-    old, fresh = time.time() - uploads.PENDING_MAX_AGE_SECONDS - 60, time.time()
+    old, fresh = time.time() - upload_files.PENDING_MAX_AGE_SECONDS - 60, time.time()
     names = ["a.upload", "pair-ids-x.ids", "b.upload", "pair-ids-y.ids", "keep.txt"]
     for name, mtime in zip(names, [old, old, fresh, fresh, old], strict=True):
         (tmp_path / name).write_bytes(b"x")
         os.utime(tmp_path / name, (mtime, mtime))
-    uploads.remove_stale_uploads(tmp_path)
+    upload_files.remove_stale_uploads(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.upload", "keep.txt", "pair-ids-y.ids"]
 
 
@@ -1015,3 +1058,10 @@ def test_an_unwritable_upload_folder_is_a_clear_error(experiment, tmp_path, sett
     path = write(tmp_path, "pairs.csv", WIDE_HEADER + "1,Hi,m1,a,m2,b\n")
     error = rejected(experiment, path)
     assert "could not check the pair ids for repeats (cannot create a file in" in str(error)
+
+
+def test_preview_shows_every_pair_to_on_pair_as_it_is_read(experiment):
+    seen = []
+    result = preview_upload(experiment, PANDALM, on_pair=lambda row: seen.append(row.external_id))
+    assert len(seen) == result.pairs_created == 20
+    assert seen[0] == "pandalm-0000"

@@ -58,7 +58,7 @@ Slug = Path(..., pattern=SLUG_PATTERN, max_length=SLUG_MAX)
 CHUNK_BYTES = 1024 * 1024
 
 # Raw upload bodies by content type -> a file name that tells the parser the format when
-# the content itself does not (see uploads.sniff_file_format).
+# the content itself does not (see upload_files.sniff_file_format).
 RAW_UPLOAD_TYPES = {
     "application/x-ndjson": "upload.jsonl",
     "application/jsonl": "upload.jsonl",

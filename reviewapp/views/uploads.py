@@ -14,15 +14,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 from ..access import get_experiment_for_owner
 from ..experiments import experiment_leaks_for, flag_pair_leaks, model_names
 from ..leaks import LeakTally
-from ..uploads import (
-    UploadError,
+from ..upload_files import (
     check_upload_size,
     discard_pending_upload,
-    import_upload,
     pending_upload_path,
-    preview_upload,
     save_pending_upload,
 )
+from ..uploads import UploadError, import_upload, preview_upload
 
 
 class UploadForm(forms.Form):

@@ -16,7 +16,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("experiment", help="Experiment slug.")
-        parser.add_argument("file", type=Path, help="CSV in the judgments export's format.")
+        parser.add_argument(
+            "file", type=Path, help="CSV in the judgments export's format, optionally gzip."
+        )
         parser.add_argument(
             "--kind",
             choices=Membership.Kind.values,

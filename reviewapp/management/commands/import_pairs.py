@@ -4,7 +4,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from reviewapp.experiments import flag_pair_leaks
 from reviewapp.management.lookup import experiment_or_error
-from reviewapp.uploads import PAIRINGS, UploadError, import_upload, preview_upload
+from reviewapp.upload_parser import PAIRINGS
+from reviewapp.uploads import UploadError, import_upload, preview_upload
 
 
 class Command(BaseCommand):
