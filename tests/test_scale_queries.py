@@ -130,8 +130,9 @@ def test_deleting_an_experiment_bigger_than_the_parameter_limit(owner):
             """
             INSERT INTO reviewapp_pair (experiment_id, external_id, prompt, model_a, output_a,
                                         model_b, output_b, shuffle_key, is_gold, slots_taken,
-                                        metadata, gold)
-            SELECT %s, 'p' || i, 'q', 'a', 'x', 'b', 'y', i, false, 0, '{}', '{}'
+                                        metadata, gold, leak_flags, excluded, leak_kept)
+            SELECT %s, 'p' || i, 'q', 'a', 'x', 'b', 'y', i, false, 0, '{}', '{}', '[]',
+                   false, false
             FROM generate_series(1, %s) AS i
             """,
             [experiment.pk, n_pairs],
