@@ -128,9 +128,11 @@ def ensure_data(n_judgments: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO reviewapp_pair (experiment_id, external_id, prompt, model_a, output_a,"
-            " model_b, output_b, metadata, is_gold, gold, slots_taken, shuffle_key)"
+            " model_b, output_b, metadata, is_gold, gold, slots_taken, shuffle_key,"
+            " leak_flags, excluded, leak_kept, owner_note)"
             " SELECT %s, 'p' || lpad(i::text, 7, '0'), 'Prompt ' || i, 'alpha-7b', 'A',"
-            " 'beta-13b', 'B', '{}', false, '{}', %s, i FROM generate_series(1, %s) i",
+            " 'beta-13b', 'B', '{}', false, '{}', %s, i, '[]', false, false, ''"
+            " FROM generate_series(1, %s) i",
             [experiment.pk, REVIEWERS, n_pairs],
         )
         cursor.execute(

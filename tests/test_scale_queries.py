@@ -143,8 +143,10 @@ def test_deleting_an_experiment_bigger_than_the_parameter_limit(owner):
             """
             INSERT INTO reviewapp_pair (experiment_id, external_id, prompt, model_a, output_a,
                                         model_b, output_b, shuffle_key, is_gold, slots_taken,
-                                        metadata, gold, leak_flags, excluded)
-            SELECT %s, 'p' || i, 'q', 'a', 'x', 'b', 'y', i, false, 0, '{}', '{}', '[]', false
+                                        metadata, gold, leak_flags, excluded, leak_kept,
+                                        owner_note)
+            SELECT %s, 'p' || i, 'q', 'a', 'x', 'b', 'y', i, false, 0, '{}', '{}', '[]',
+                   false, false, ''
             FROM generate_series(1, %s) AS i
             """,
             [experiment.pk, n_pairs],
