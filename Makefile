@@ -20,11 +20,14 @@ $(VENV)/.installed: pyproject.toml
 	printf 'DEBUG=1\nSECRET_KEY=%s\n' "$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" > $@
 	chmod 600 $@
 
-## make run: venv + install + migrate + demo data + server on http://127.0.0.1:8000 (SQLite)
+## make run: venv + install + migrate + demo data + server and worker on http://127.0.0.1:8000 (SQLite)
 run: $(VENV)/.installed .env
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	@echo "Serving on http://$(HOST):$(PORT)/  (Ctrl+C to stop)"
+	@# The worker runs background jobs (large uploads); it stops with the server.
+	$(PY) manage.py db_worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 ## make test: lint, migration check and the whole test suite.

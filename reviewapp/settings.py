@@ -53,6 +53,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "ninja",  # serves the API docs page's assets from its own static files, not a CDN
     "axes",  # login throttling, kept in the database so it holds across app servers
+    "django_tasks",
+    "django_tasks_db",  # the task queue in the database: `manage.py db_worker` runs the jobs
     "reviewapp",
 ]
 
@@ -139,6 +141,17 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+
+# Background jobs (checking and importing large uploads) go through the database: no new
+# server, on SQLite and PostgreSQL alike. `manage.py db_worker` runs them (`make run`
+# starts one beside the web server).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+if TESTING:
+    # Tests run a job where it is queued; tests/test_upload_jobs.py runs the real worker.
+    TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+# A running job writes its progress at least this often; a job silent for longer than
+# REVIEWAPP_JOB_STALE_SECONDS is taken for dead (its worker was killed) and marked failed.
+REVIEWAPP_JOB_STALE_SECONDS = int(os.environ.get("REVIEWAPP_JOB_STALE_SECONDS", "60"))
 
 # Login throttling (django-axes): five failures of one username from one client address
 # lock that combination for 15 minutes. Keyed on both together, so one client's failures

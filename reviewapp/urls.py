@@ -50,9 +50,14 @@ urlpatterns = [
     # Upload -> pairs
     path("owner/experiments/<slug:slug>/upload/", uploads.upload_pairs, name="owner-upload"),
     path(
-        "owner/experiments/<slug:slug>/upload/confirm/",
-        uploads.confirm_upload,
-        name="owner-upload-confirm",
+        "owner/experiments/<slug:slug>/upload/jobs/<int:job_id>/",
+        uploads.upload_job,
+        name="owner-upload-job",
+    ),
+    path(
+        "owner/experiments/<slug:slug>/upload/jobs/<int:job_id>/import/",
+        uploads.import_checked_upload,
+        name="owner-upload-import",
     ),
     path(
         "owner/experiments/<slug:slug>/reviewer-dashboard/",

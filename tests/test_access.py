@@ -7,7 +7,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from reviewapp.assignment import next_assignment
-from reviewapp.models import InviteLink
+from reviewapp.models import InviteLink, UploadJob
 from reviewapp.tokens import create_token
 from tests.conftest import make_experiment, make_user
 
@@ -15,7 +15,8 @@ PUBLIC = {"home", "healthz", "favicon", "login", "logout", "invite-join"}
 # Owner-only pages, exports, results and actions, all scoped to one experiment (kwarg slug).
 OWNER = {
     "owner-experiment", "owner-settings", "owner-rubric", "owner-status", "owner-reviewers",
-    "owner-upload", "owner-upload-confirm", "owner-invites", "owner-invite-revoke",
+    "owner-upload", "owner-upload-job", "owner-upload-import", "owner-invites",
+    "owner-invite-revoke",
     "results-page", "results-json", "owner-exclude-reviewer", "export-judgments",
     "export-assignments", "results-csv", "owner-sharing", "owner-pairs", "owner-pair",
     "owner-disagreements", "export-disagreements", "owner-preferences", "export-preferences",
@@ -68,6 +69,7 @@ def world(client, owner):
         "second": second, "participant": participant, "outsider": outsider, "link": link,
         "assignment": assignment, "token": token,
         "membership": experiment.memberships.get(user=second),
+        "job": UploadJob.objects.create(experiment=experiment, kind="check", token="t" * 32),
     }  # fmt: skip
 
 
@@ -81,6 +83,8 @@ def url_for(name, world):
         "review-skip": {"review_key": key, "assignment_id": world["assignment"].pk},
         "owner-token-revoke": {"token_id": world["token"].pk},
         "owner-pair": {"slug": slug, "pair_id": "p00000"},
+        "owner-upload-job": {"slug": slug, "job_id": world["job"].pk},
+        "owner-upload-import": {"slug": slug, "job_id": world["job"].pk},
         "owner-reviewer-remove": {"slug": slug, "membership_id": world["membership"].pk},
     }.get(name)
     if kwargs is None:

@@ -62,7 +62,7 @@ def owner_urls(world) -> list[str]:
         reverse(name, args=[slug])
         for name in (
             "owner-experiment", "owner-settings", "owner-rubric", "owner-status",
-            "owner-reviewers", "owner-upload", "owner-upload-confirm", "owner-invites",
+            "owner-reviewers", "owner-upload", "owner-invites",
             "results-page", "results-json", "owner-exclude-reviewer", "export-judgments",
             "export-assignments", "results-csv", "owner-sharing", "owner-leaks",
         )
@@ -209,7 +209,7 @@ def test_status_reviewers_upload_and_confirm_forms(world, value):
     ok(client.post(reverse("owner-status", args=["bad"]), {"status": value}), 302)
     ok(client.post(reverse("owner-reviewers", args=["bad"]), {"usernames": value}), 302)
     ok(client.post(reverse("owner-upload", args=["bad"]), {"pairing": value, "file": value}), 200)
-    ok(client.post(reverse("owner-upload-confirm", args=["bad"]), {"token": value}), 302)
+    ok(client.post(reverse("owner-upload-import", args=["bad", 1]), {"token": value}), 404)
     assert world["experiment"].pairs.count() == 3
 
 

@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from reviewapp.assignment import next_assignment
-from reviewapp.models import Assignment, InviteLink
+from reviewapp.models import Assignment, InviteLink, UploadJob
 from tests.conftest import make_experiment, make_user
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +31,8 @@ POST_VIEWS = {
     "owner-leaks": (("slug",), "owner"),
     "owner-reviewers": (("slug",), "owner"),
     "owner-upload": (("slug",), "owner"),
-    "owner-upload-confirm": (("slug",), "owner"),
+    "owner-upload-import": (("slug", "job"), "owner"),
+    "owner-upload-job": (("slug", "job"), "owner"),  # GET only: a POST never gets past CSRF
     "owner-invites": (("slug",), "owner"),
     "owner-invite-revoke": (("slug", "invite"), "owner"),
     "owner-exclude-reviewer": (("slug",), "owner"),
@@ -86,6 +87,11 @@ def world(db):
         "link": InviteLink.objects.get(experiment=experiment).token,
         "token": token.pk,
         "pair": "p00000",
+        "job": UploadJob.objects.create(
+            experiment_id=InviteLink.objects.get(experiment__slug="csrf").experiment_id,
+            kind="check",
+            token="t" * 32,
+        ).pk,
         "membership": experiment.memberships.get(user=reviewer).pk,
     }
 

@@ -416,7 +416,9 @@ def test_upload_preview_lists_flagged_rows_and_experiment_warnings(
     client.force_login(owner)
     file = SimpleUploadedFile("pairs.jsonl", UPLOAD.encode())
     response = client.post(
-        reverse("owner-upload", args=[experiment.slug]), {"file": file, "pairing": "all"}
+        reverse("owner-upload", args=[experiment.slug]),
+        {"file": file, "pairing": "all"},
+        follow=True,  # to the check job's page (the job ran where it was queued)
     )
     html = response.content.decode()
     assert response.context["flagged"]["count"] == 1
@@ -425,9 +427,9 @@ def test_upload_preview_lists_flagged_rows_and_experiment_warnings(
     assert "&lt;b&gt;bold&lt;/b&gt;" in html and "<b>bold</b>" not in html
     assert "Instructions: <strong><bdi>Omega Chat</bdi></strong>" in html
     assert {leak.field for leak in response.context["leaks"].owner_only} == {"name", "slug"}
-    token = response.context["token"]
+    check = response.context["job"]
     response = client.post(
-        reverse("owner-upload-confirm", args=[experiment.slug]), {"token": token}, follow=True
+        reverse("owner-upload-import", args=[experiment.slug, check.pk]), follow=True
     )
     assert "1 pair may reveal which model wrote an output" in response.content.decode()
     flags = Pair.objects.get(external_id="a2").leak_flags

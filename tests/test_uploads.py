@@ -20,7 +20,14 @@ from django.urls import reverse
 
 from reviewapp import upload_files, uploads
 from reviewapp.access import grant_owner_role
-from reviewapp.models import DEFAULT_DIMENSIONS, Dimension, Experiment, Pair, pair_shuffle_key
+from reviewapp.models import (
+    DEFAULT_DIMENSIONS,
+    Dimension,
+    Experiment,
+    Pair,
+    UploadJob,
+    pair_shuffle_key,
+)
 from reviewapp.upload_parser import PairRow, RowErrors, parse_pairs
 from reviewapp.uploads import UploadError, import_upload, preview_upload
 
@@ -835,36 +842,49 @@ def test_upload_page_has_labelled_controls(owner_client, experiment):
     assert 'enctype="multipart/form-data"' in html
 
 
-def test_upload_preview_then_confirm_imports(owner_client, experiment, tmp_path):
-    response = upload(owner_client, experiment, "pandalm.jsonl", PANDALM.read_bytes())
+def check_page(client, response):
+    """The upload's check job page (the job ran where it was queued: tests use the
+    immediate task backend; tests/test_upload_jobs.py runs the real worker)."""
+    assert response.status_code == 302, response.content[:500]
+    return client.get(response["Location"])
 
-    assert response.status_code == 200
+
+def import_checked(client, experiment, **kwargs):
+    job = UploadJob.objects.filter(experiment=experiment, kind="check").latest("pk")
+    url = reverse("owner-upload-import", args=[experiment.slug, job.pk])
+    return client.post(url, **kwargs)
+
+
+def test_upload_preview_then_confirm_imports(owner_client, experiment, tmp_path):
+    page = check_page(
+        owner_client, upload(owner_client, experiment, "pandalm.jsonl", PANDALM.read_bytes())
+    )
+
+    assert page.status_code == 200
     assert Pair.objects.count() == 0
-    result = response.context["result"]
-    assert (result.pairs_created, result.empty_outputs_a) == (20, 2)
-    html = response.content.decode()
+    result = page.context["result"]
+    assert (result["pairs_created"], result["empty_outputs_a"]) == (20, 2)
+    html = page.content.decode()
     assert "Import 20 new pairs" in html
     assert "bloom-7b" in html
-    token = response.context["token"]
+    token = UploadJob.objects.get(kind="check").token
     assert (tmp_path / "pending" / f"{token}.upload").exists()
 
-    confirm = reverse("owner-upload-confirm", args=[experiment.slug])
-    response = owner_client.post(confirm, {"token": token}, follow=True)
+    response = import_checked(owner_client, experiment, follow=True)
 
-    assert response.redirect_chain[-1][0] == reverse("owner-experiment", args=[experiment.slug])
     assert Pair.objects.filter(experiment=experiment).count() == 20
-    messages = [str(m) for m in response.context["messages"]]
-    assert messages == [
+    assert (
         "Imported 20 new pairs from 20 rows (wide JSONL). Empty outputs: 2 on side A, 0 on side B."
-    ]
+        in response.content.decode()
+    )
     assert not (tmp_path / "pending" / f"{token}.upload").exists()
 
 
 def test_preview_escapes_file_content(owner_client, experiment):
     content = WIDE_HEADER + '1,<script>alert(1)</script>,<b>m1</b>,"<img src=x>",m2,y\n'
-    response = upload(owner_client, experiment, "x.csv", content)
+    page = check_page(owner_client, upload(owner_client, experiment, "x.csv", content))
 
-    html = response.content.decode()
+    html = page.content.decode()
     assert "<script>alert(1)</script>" not in html and "<b>m1</b>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "&lt;b&gt;m1&lt;/b&gt;" in html
@@ -872,20 +892,19 @@ def test_preview_escapes_file_content(owner_client, experiment):
 
 def test_upload_of_gzip_file(owner_client, experiment):
     data = gzip.compress((RESOURCES / "wide_bom_crlf.csv").read_bytes())
-    response = upload(owner_client, experiment, "pairs.csv.gz", data)
+    page = check_page(owner_client, upload(owner_client, experiment, "pairs.csv.gz", data))
 
-    assert "csv (gzip)" in " ".join(response.content.decode().split()).lower()
-    confirm = reverse("owner-upload-confirm", args=[experiment.slug])
-    owner_client.post(confirm, {"token": response.context["token"]})
+    assert "csv (gzip)" in " ".join(page.content.decode().split()).lower()
+    import_checked(owner_client, experiment)
     assert Pair.objects.count() == 2
 
 
 def test_upload_of_bad_file_shows_errors_and_keeps_nothing(owner_client, experiment, tmp_path):
     content = WIDE_HEADER + "1,<i>Hi</i>,m1,x,m1,y\n"
-    response = upload(owner_client, experiment, "bad.csv", content)
+    page = check_page(owner_client, upload(owner_client, experiment, "bad.csv", content))
 
-    html = response.content.decode()
-    assert response.status_code == 200
+    html = page.content.decode()
+    assert page.status_code == 200
     assert "The file was not imported" in html
     assert "line 2, column model_b: is the same model as model_a (&#x27;m1&#x27;)" in html
     assert Pair.objects.count() == 0
@@ -906,39 +925,36 @@ def test_long_format_upload_uses_the_chosen_pairing(owner_client, db):
     )
     content = (RESOURCES / "long_three_models.csv").read_bytes()
     response = upload(owner_client, experiment, "long.csv", content, pairing="baseline")
-    assert response.context["result"].pairs_created == 3
+    assert check_page(owner_client, response).context["result"]["pairs_created"] == 3
 
-    confirm = reverse("owner-upload-confirm", args=[experiment.slug])
-    owner_client.post(confirm, {"token": response.context["token"]})
+    import_checked(owner_client, experiment)
     assert set(Pair.objects.values_list("model_a", flat=True)) == {"beta"}
 
 
-def test_confirm_with_unknown_token_imports_nothing(owner_client, experiment):
-    upload(owner_client, experiment, "pandalm.jsonl", PANDALM.read_bytes())
-    confirm = reverse("owner-upload-confirm", args=[experiment.slug])
-    response = owner_client.post(confirm, {"token": "not-the-token-of-this-session"}, follow=True)
+def test_a_refused_file_cannot_be_imported(owner_client, experiment):
+    upload(owner_client, experiment, "bad.csv", WIDE_HEADER + "1,Hi,m1,x,m1,y\n")
+    response = import_checked(owner_client, experiment, follow=True)
 
     assert Pair.objects.count() == 0
-    assert "expired or was already imported" in response.content.decode()
+    assert "Only a file that was checked without problems" in response.content.decode()
 
 
 def test_confirm_twice_imports_once(owner_client, experiment):
-    token = upload(owner_client, experiment, "p.jsonl", PANDALM.read_bytes()).context["token"]
-    confirm = reverse("owner-upload-confirm", args=[experiment.slug])
-    owner_client.post(confirm, {"token": token})
-    response = owner_client.post(confirm, {"token": token})
+    upload(owner_client, experiment, "p.jsonl", PANDALM.read_bytes())
+    import_checked(owner_client, experiment)
+    response = import_checked(owner_client, experiment)
 
     assert response.status_code == 302
     assert Pair.objects.count() == 20
+    assert UploadJob.objects.filter(kind="import").count() == 1
 
 
 def test_confirm_reports_a_conflict_that_appeared_after_the_preview(owner_client, experiment):
-    token = upload(owner_client, experiment, "p.jsonl", PANDALM.read_bytes()).context["token"]
+    upload(owner_client, experiment, "p.jsonl", PANDALM.read_bytes())
     Pair.objects.create(
         experiment=experiment, external_id="pandalm-0003", prompt="Other", model_a="x", model_b="y"
     )
-    confirm = reverse("owner-upload-confirm", args=[experiment.slug])
-    response = owner_client.post(confirm, {"token": token})
+    response = import_checked(owner_client, experiment, follow=True)
 
     assert "line 4, column prompt: pair id &#x27;pandalm-0003&#x27;" in response.content.decode()
     assert Pair.objects.count() == 1
@@ -952,8 +968,11 @@ def test_other_users_get_404(client, experiment, tmp_path, settings):
     assert client.get(url).status_code == 404
     file = SimpleUploadedFile("p.jsonl", PANDALM.read_bytes())
     assert client.post(url, {"file": file, "pairing": "all"}).status_code == 404
-    confirm = reverse("owner-upload-confirm", args=[experiment.slug])
-    assert client.post(confirm, {"token": "x" * 32}).status_code == 404
+    job = UploadJob.objects.create(experiment=experiment, kind="check", token="x" * 32)
+    job_url = reverse("owner-upload-job", args=[experiment.slug, job.pk])
+    assert client.get(job_url).status_code == 404
+    import_url = reverse("owner-upload-import", args=[experiment.slug, job.pk])
+    assert client.post(import_url).status_code == 404
     assert Pair.objects.count() == 0
 
 
@@ -967,7 +986,8 @@ def test_unknown_experiment_is_404(owner_client):
 
 
 def test_confirm_refuses_get(owner_client, experiment):
-    response = owner_client.get(reverse("owner-upload-confirm", args=[experiment.slug]))
+    job = UploadJob.objects.create(experiment=experiment, kind="check", token="x" * 32)
+    response = owner_client.get(reverse("owner-upload-import", args=[experiment.slug, job.pk]))
     assert response.status_code == 405
 
 

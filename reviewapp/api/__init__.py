@@ -11,7 +11,7 @@ from ninja import NinjaAPI
 from ninja.security import HttpBearer
 
 from ..tokens import verify_token
-from . import compare, owner, preferences, review
+from . import compare, jobs, owner, preferences, review
 from .errors import api_not_found, install_handlers, json_method_not_allowed
 
 
@@ -50,6 +50,7 @@ api.add_router("", owner.router)
 api.add_router("", review.router)
 api.add_router("", preferences.router)
 api.add_router("", compare.router)
+api.add_router("", jobs.router)
 
 
 def urls():

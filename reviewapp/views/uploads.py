@@ -1,26 +1,22 @@
-"""Owners upload pairs: file -> preview of the whole file -> confirm -> import.
+"""Owners upload pairs: file -> check of the whole file (preview) -> confirm -> import.
 
-The file waits on disk under a random token between preview and confirmation; the
-session remembers which token (and pairing) belongs to which experiment, so a token
-alone is never enough to import into someone else's experiment.
+Checking and importing run as background jobs (upload_jobs.py), so a large file never
+holds a web worker or meets a request timeout. The file waits on disk under a random
+token; the job rows tie it to its experiment, so nobody can import it elsewhere.
 """
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from ..access import get_experiment_for_owner
-from ..experiments import experiment_leaks_for, flag_pair_leaks, model_names
-from ..leaks import LeakTally
-from ..upload_files import (
-    check_upload_size,
-    discard_pending_upload,
-    pending_upload_path,
-    save_pending_upload,
-)
-from ..uploads import UploadError, import_upload, preview_upload
+from ..experiments import experiment_leaks_for, model_names
+from ..models import UploadJob
+from ..upload_files import check_upload_size, pending_upload_path, save_pending_upload
+from ..upload_jobs import job_state, queue_job
+from ..uploads import UploadError
 
 
 class UploadForm(forms.Form):
@@ -40,76 +36,91 @@ class UploadForm(forms.Form):
     )
 
 
-def session_key(experiment) -> str:
-    return f"reviewapp-upload-{experiment.pk}"
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def upload_pairs(request, slug):
+    """The form; a posted file is saved and queued for checking (upload_jobs.py)."""
     experiment = get_experiment_for_owner(request.user, slug)
     form = UploadForm(request.POST or None, request.FILES or None)
     context = {"experiment": experiment, "form": form}
     if request.method == "POST" and form.is_valid():
         upload, pairing = form.cleaned_data["file"], form.cleaned_data["pairing"]
-        token = None
-        existing_models = model_names(experiment)
-        tally = LeakTally(existing_models)
         try:
             check_upload_size(upload.size)
-            token = save_pending_upload(upload.chunks())
-            result = preview_upload(
-                experiment, pending_upload_path(token), pairing, name=upload.name, on_pair=tally
-            )
         except UploadError as error:
-            if token:
-                discard_pending_upload(token)
             return render(request, "uploads/upload.html", {**context, "error": error})
-        if previous := request.session.get(session_key(experiment)):
-            discard_pending_upload(previous["token"])
-        request.session[session_key(experiment)] = {
-            "token": token,
-            "pairing": pairing,
-            "name": upload.name,
-        }
-        context.update(
-            result=result,
+        token = save_pending_upload(upload.chunks())
+        job = queue_job(
+            experiment,
+            kind=UploadJob.Kind.CHECK,
             token=token,
             file_name=upload.name,
-            models=result.models.most_common(),
-            pairings=result.pairings.most_common(),
-            # Checked against the models of the file and of the pairs already there.
-            leaks=experiment_leaks_for(experiment, existing_models | set(result.models)),
-            flagged={"count": tally.count, "rows": tally.rows},
+            pairing=pairing,
+            user=request.user,
         )
-        return render(request, "uploads/preview.html", context)
+        return redirect("owner-upload-job", experiment.slug, job.pk)
     return render(request, "uploads/upload.html", context)
+
+
+def _owned_job(request, slug, job_id) -> UploadJob:
+    experiment = get_experiment_for_owner(request.user, slug)
+    job = get_object_or_404(UploadJob, pk=job_id, experiment=experiment)
+    job.experiment = experiment
+    return job
+
+
+@login_required
+@require_GET
+def upload_job(request, slug, job_id):
+    """A job's page: its progress bar while it runs (htmx refreshes the fragment; without
+    JavaScript the page reloads itself), then the preview, the import's outcome, or the
+    problems found. It survives reloads: the job lives in the database."""
+    job = _owned_job(request, slug, job_id)
+    state = job_state(job)
+    job.refresh_from_db()
+    context = {
+        "experiment": job.experiment,
+        "job": job,
+        "state": state,
+        "result": job.result,
+        "running": job.status in (UploadJob.Status.QUEUED, UploadJob.Status.RUNNING),
+    }
+    if job.kind == UploadJob.Kind.CHECK and job.status == UploadJob.Status.DONE:
+        # The experiment's own text against the models of the file and those already there.
+        file_models = {model for model, _ in job.result.get("models", [])}
+        context["leaks"] = experiment_leaks_for(
+            job.experiment, model_names(job.experiment) | file_models
+        )
+        context["flagged"] = job.result.get("flagged") or {"count": 0, "rows": []}
+    if request.htmx and context["running"]:
+        return render(request, "uploads/_job_progress.html", context)
+    if request.htmx:
+        response = render(request, "uploads/_job_progress.html", context)
+        response["HX-Refresh"] = "true"  # done: show the whole page (preview or outcome)
+        return response
+    return render(request, "uploads/job.html", context)
 
 
 @login_required
 @require_POST
-def confirm_upload(request, slug):
-    experiment = get_experiment_for_owner(request.user, slug)
-    pending = request.session.get(session_key(experiment)) or {}
-    token = request.POST.get("token", "")
-    path = pending_upload_path(token) if token == pending.get("token") else None
-    if path is None:
-        messages.error(request, "That upload has expired or was already imported; upload it again.")
-        return redirect("owner-upload", experiment.slug)
-    try:
-        result = import_upload(experiment, path, pending["pairing"], name=pending["name"])
-    except UploadError as error:
-        form = UploadForm(initial={"pairing": pending["pairing"]})
-        context = {"experiment": experiment, "form": form, "error": error}
-        return render(request, "uploads/upload.html", context)
-    finally:
-        discard_pending_upload(token)
-        request.session.pop(session_key(experiment), None)
-    messages.success(request, result.summary())
-    if n_flagged := flag_pair_leaks(experiment):
-        messages.warning(
-            request,
-            f"{n_flagged} pair{'s' if n_flagged != 1 else ''} may reveal which model wrote "
-            "an output: see Possible identity leaks below.",
-        )
-    return redirect("owner-experiment", experiment.slug)
+def import_checked_upload(request, slug, job_id):
+    """The owner confirms a checked file: the import is queued as a job of its own."""
+    check = _owned_job(request, slug, job_id)
+    if check.kind != UploadJob.Kind.CHECK or check.status != UploadJob.Status.DONE:
+        messages.error(request, "Only a file that was checked without problems can be imported.")
+        return redirect("owner-upload-job", check.experiment.slug, check.pk)
+    if check.experiment.upload_jobs.filter(kind=UploadJob.Kind.IMPORT, token=check.token).exists():
+        messages.error(request, "This file has been imported already (or is being imported).")
+        return redirect("owner-upload-job", check.experiment.slug, check.pk)
+    if pending_upload_path(check.token) is None:
+        messages.error(request, "That upload has expired; upload it again.")
+        return redirect("owner-upload", check.experiment.slug)
+    job = queue_job(
+        check.experiment,
+        kind=UploadJob.Kind.IMPORT,
+        token=check.token,
+        file_name=check.file_name,
+        pairing=check.pairing,
+        user=request.user,
+    )
+    return redirect("owner-upload-job", check.experiment.slug, job.pk)

@@ -1,0 +1,109 @@
+"""Large uploads as background jobs (upload_jobs.py): 202 with a status URL, then poll."""
+
+from typing import Literal
+
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from ninja import Query, Router, Status
+
+from ..models import UploadJob
+from ..upload_files import save_pending_upload
+from ..upload_jobs import job_state, queue_job
+from .errors import ApiError, errors
+from .owner import (
+    CHUNK_BYTES,
+    PAIRS_BODY,
+    RAW_UPLOAD_TYPES,
+    Slug,
+    _too_large,
+    content_length,
+    owned,
+)
+
+router = Router(tags=["experiments"])
+
+Kind = Query("import", description="check: validate and preview only; import: check and import.")
+Pairing = Query("all", description="Long format only: all pairs of a prompt, or vs the baseline.")
+
+
+def _limited(chunks, limit: int):
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise _too_large()
+        yield chunk
+
+
+def _saved_upload(request) -> tuple[str, str]:
+    """(pending token, file name) for the file in the request, streamed to disk."""
+    limit = settings.REVIEWAPP_MAX_UPLOAD_BYTES
+    content_type = (request.content_type or "").lower()
+    if content_type == "multipart/form-data":
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise ApiError(400, "invalid_upload", "Send the file in a form field named file.")
+        if upload.size > limit:
+            raise _too_large()
+        return save_pending_upload(upload.chunks()), upload.name or ""
+    name = RAW_UPLOAD_TYPES.get(content_type)
+    if name is None:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "Send CSV (text/csv), JSONL (application/x-ndjson) or a multipart form.",
+        )
+    if content_length(request) > limit:
+        raise _too_large()
+    chunks = iter(lambda: request.read(CHUNK_BYTES), b"")
+    return save_pending_upload(_limited(chunks, limit)), name
+
+
+def job_out(job: UploadJob) -> dict:
+    state = job_state(job)
+    job.refresh_from_db()
+    return {
+        **state,
+        "status": job.status,
+        "status_url": f"/api/experiments/{job.experiment.slug}/pairs/jobs/{job.pk}",
+        "result": job.result or None,
+        "errors": job.errors,
+        "total_errors": job.total_errors,
+    }
+
+
+@router.post(
+    "/experiments/{slug}/pairs/jobs",
+    summary="Upload pairs as a background job",
+    response={202: dict, **errors(400, 401, 404, 413, 415, 422)},
+    openapi_extra=PAIRS_BODY,
+)
+def pairs_job_create(
+    request,
+    slug: str = Slug,
+    kind: Literal["check", "import"] = Kind,
+    pairing: Literal["all", "baseline"] = Pairing,
+):
+    """Saves the file and queues its check or import; answers 202 at once with the job and
+    its `status_url`. For files too large to import within one request."""
+    experiment = owned(request, slug)
+    token, name = _saved_upload(request)
+    job = queue_job(
+        experiment, kind=kind, token=token, file_name=name, pairing=pairing, user=request.auth
+    )
+    job.experiment = experiment
+    return Status(202, job_out(job))
+
+
+@router.get(
+    "/experiments/{slug}/pairs/jobs/{job_id}",
+    summary="A background upload job",
+    response={200: dict, **errors(401, 404, 422)},
+)
+def pairs_job_detail(request, job_id: int, slug: str = Slug):
+    """Status (queued, running, done, failed), progress while it runs (share of the file
+    read, rows, rate, seconds left), then the result or the problems found."""
+    experiment = owned(request, slug)
+    job = get_object_or_404(UploadJob, pk=job_id, experiment=experiment)
+    job.experiment = experiment
+    return job_out(job)
