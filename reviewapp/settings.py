@@ -162,6 +162,7 @@ AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "reviewapp.views.accounts.locked_out"
 AXES_CLIENT_IP_CALLABLE = "reviewapp.views.accounts.client_address"
+AXES_USERNAME_CALLABLE = "reviewapp.views.accounts.login_username"
 AXES_VERBOSE = False
 # How many reverse proxies in front of the app append to X-Forwarded-For. 0 (the default):
 # the header is ignored, since any client can send it, and REMOTE_ADDR is the client.

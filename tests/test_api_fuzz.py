@@ -74,7 +74,14 @@ def api_schema(db, settings, request):
                 {
                     "include-path": "/api/experiments/{slug}/close",
                     "parameters": {"path.slug": {"dictionary": "closable", "probability": 0.8}},
-                }
+                },
+                {
+                    # A background job accepts the file first (202) and reports its problems
+                    # in the job, so a malformed body is not refused by the request itself.
+                    "include-path": "/api/experiments/{slug}/pairs/jobs",
+                    "include-method": "POST",
+                    "checks": {"negative_data_rejection": {"enabled": False}},
+                },
             ],
         }
     )

@@ -301,6 +301,7 @@ def test_upload_page_answers_a_hostile_file_with_its_errors(client, experiment, 
     response = client.post(
         reverse("owner-upload", args=[experiment.slug]),
         {"file": SimpleUploadedFile(name, data), "pairing": "all"},
+        follow=True,  # to the check job's page (tests run jobs where they are queued)
     )
     assert response.status_code == 200
     body = response.content.decode()

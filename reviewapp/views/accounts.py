@@ -24,3 +24,10 @@ def locked_out(request, credentials, *args, **kwargs):
     form = AuthenticationForm(request, data=request.POST or None)
     context = {"form": form, "throttled": True, "next": request.POST.get("next", "")}
     return render(request, "registration/login.html", context, status=429)
+
+
+def login_username(request, credentials) -> str:
+    """The username as axes records it: NUL cannot be stored in PostgreSQL text and axes'
+    column holds 255 characters; no username is longer than 150."""
+    typed = (credentials or {}).get("username") or request.POST.get("username", "")
+    return str(typed).replace("\x00", "")[:150]

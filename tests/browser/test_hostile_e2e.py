@@ -228,6 +228,8 @@ def test_hostile_outputs_end_to_end(live_server, new_page, artifacts):
     page.get_by_role("heading", name="What the file holds").wait_for()
     check_page(page, artifacts, "2-preview", "form.card button")
     page.get_by_role("button", name=f"Import {N_PAIRS} new pairs").click()
+    page.get_by_role("heading", name="Imported").wait_for()  # the import job's page
+    page.get_by_role("link", name="Back to the experiment").click()
     page.wait_for_url("**/owner/experiments/hostile/")
     experiment = Experiment.objects.get(slug="hostile")
     assert experiment.pairs.count() == N_PAIRS

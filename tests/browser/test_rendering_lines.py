@@ -149,7 +149,7 @@ def test_fibonacci_pair_shows_its_indented_lines_on_the_review_screen(
     for width, height in ((1280, 800), (390, 844)):
         page, watch = new_page(width, height)
         log_in(page, live_server.url, "rita", "pw-for-tests-123")
-        page.goto(f"{live_server.url}/review/{experiment.slug}/")
+        page.goto(f"{live_server.url}/review/{experiment.review_key}/")
         page.screenshot(path=str(artifacts / f"fibonacci-{mode}-{width}.png"))
         boxes = page.locator(".output .text.rendered")
         texts = [boxes.nth(i).inner_text() for i in range(2)]
