@@ -18,7 +18,7 @@ application = get_wsgi_application()
 
 from django.contrib.auth.decorators import login_required  # noqa: E402
 from django.db import connection  # noqa: E402
-from django.http import HttpResponse  # noqa: E402
+from django.http import HttpResponse, HttpResponseNotFound  # noqa: E402
 from django.urls import path  # noqa: E402
 
 PAGE = "<!doctype html><title>stored</title><p>Stored row {}.</p>"
@@ -41,4 +41,10 @@ def signed_in_insert_one(request):
     return insert_one(request)
 
 
+def not_found(request, exception=None):
+    # The app's styled 404 page links to the app's URLs, which this URLconf does not have.
+    return HttpResponseNotFound("not found")
+
+
+handler404 = not_found
 urlpatterns = [path("baseline/", insert_one), path("signed-in/", signed_in_insert_one)]

@@ -11,7 +11,7 @@ from ninja import NinjaAPI
 from ninja.security import HttpBearer
 
 from ..tokens import verify_token
-from . import compare, jobs, owner, preferences, review
+from . import compare, jobs, owner, pairs, preferences, review
 from .errors import api_not_found, install_handlers, json_method_not_allowed
 
 
@@ -47,6 +47,7 @@ api = NinjaAPI(
 )
 install_handlers(api)
 api.add_router("", owner.router)
+api.add_router("", pairs.router)
 api.add_router("", review.router)
 api.add_router("", preferences.router)
 api.add_router("", compare.router)

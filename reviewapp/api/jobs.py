@@ -10,15 +10,8 @@ from ..models import UploadJob
 from ..upload_files import save_pending_upload
 from ..upload_jobs import job_state, queue_job
 from .errors import ApiError, errors
-from .owner import (
-    CHUNK_BYTES,
-    PAIRS_BODY,
-    RAW_UPLOAD_TYPES,
-    Slug,
-    _too_large,
-    content_length,
-    owned,
-)
+from .owner import Slug, owned
+from .pairs import CHUNK_BYTES, PAIRS_BODY, RAW_UPLOAD_TYPES, _too_large, content_length
 
 router = Router(tags=["experiments"])
 

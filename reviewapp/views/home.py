@@ -17,9 +17,9 @@ def home(request):
 def healthz(request):
     """For load balancers: 200 when the database answers, 503 when it does not."""
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
+        connection.ensure_connection()
+        if not connection.is_usable():
+            raise ConnectionError("the database connection is not usable")
     except Exception as error:  # any database failure means "not healthy"
         return JsonResponse({"status": "error", "database": type(error).__name__}, status=503)
     return JsonResponse({"status": "ok"})
