@@ -39,6 +39,8 @@ def test_progress_with_gold_pairs_only_moves_forward(live_server, new_page, arti
     log_in(page, live_server.url, "rita", PASSWORD)
     page.goto(f"{live_server.url}/review/")
     page.get_by_role("link", name=re.compile("Start reviewing")).click()
+    # The keyboard script runs at the page's load: keys pressed before it are lost.
+    page.wait_for_load_state("load")
     seen = [read_progress(page)]
     done, total, bar = seen[0]
     assert (done, bar) == (0, 0) and total > 20  # gold pairs counted from the start
