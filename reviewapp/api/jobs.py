@@ -2,54 +2,20 @@
 
 from typing import Literal
 
-from django.conf import settings
 from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Status
 
 from ..models import UploadJob
 from ..upload_files import save_pending_upload
 from ..upload_jobs import job_state, queue_job
-from .errors import ApiError, errors
+from .errors import errors
 from .owner import Slug, owned
-from .pairs import CHUNK_BYTES, PAIRS_BODY, RAW_UPLOAD_TYPES, _too_large, content_length
+from .pairs import PAIRS_BODY, uploaded_file
 
 router = Router(tags=["experiments"])
 
 Kind = Query("import", description="check: validate and preview only; import: check and import.")
 Pairing = Query("all", description="Long format only: all pairs of a prompt, or vs the baseline.")
-
-
-def _limited(chunks, limit: int):
-    size = 0
-    for chunk in chunks:
-        size += len(chunk)
-        if size > limit:
-            raise _too_large()
-        yield chunk
-
-
-def _saved_upload(request) -> tuple[str, str]:
-    """(pending token, file name) for the file in the request, streamed to disk."""
-    limit = settings.REVIEWAPP_MAX_UPLOAD_BYTES
-    content_type = (request.content_type or "").lower()
-    if content_type == "multipart/form-data":
-        upload = request.FILES.get("file")
-        if upload is None:
-            raise ApiError(400, "invalid_upload", "Send the file in a form field named file.")
-        if upload.size > limit:
-            raise _too_large()
-        return save_pending_upload(upload.chunks()), upload.name or ""
-    name = RAW_UPLOAD_TYPES.get(content_type)
-    if name is None:
-        raise ApiError(
-            415,
-            "unsupported_media_type",
-            "Send CSV (text/csv), JSONL (application/x-ndjson) or a multipart form.",
-        )
-    if content_length(request) > limit:
-        raise _too_large()
-    chunks = iter(lambda: request.read(CHUNK_BYTES), b"")
-    return save_pending_upload(_limited(chunks, limit)), name
 
 
 def job_out(job: UploadJob) -> dict:
@@ -80,7 +46,8 @@ def pairs_job_create(
     """Saves the file and queues its check or import; answers 202 at once with the job and
     its `status_url`. For files too large to import within one request."""
     experiment = owned(request, slug)
-    token, name = _saved_upload(request)
+    chunks, name = uploaded_file(request)
+    token = save_pending_upload(chunks)
     job = queue_job(
         experiment, kind=kind, token=token, file_name=name, pairing=pairing, user=request.auth
     )

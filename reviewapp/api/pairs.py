@@ -2,6 +2,7 @@
 their leak flags, and deciding on flagged pairs. Same access rules as api/owner.py."""
 
 import tempfile
+from collections.abc import Iterable, Iterator
 from typing import Literal
 
 from django.conf import settings
@@ -111,6 +112,43 @@ def _too_large() -> ApiError:
     return ApiError(413, "too_large", f"The file is over the upload limit of {limit:,} bytes.")
 
 
+def _limited(chunks: Iterable[bytes], limit: int) -> Iterator[bytes]:
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise _too_large()
+        yield chunk
+
+
+def uploaded_file(request) -> tuple[Iterator[bytes], str]:
+    """The pairs file a request carries (a multipart `file` field, or a raw CSV/JSONL/gzip
+    body) as chunks that stop at the upload limit, and the name that tells its format.
+    Refusals are the API's errors: 400 no file, 413 too large, 415 another content type."""
+    limit = settings.REVIEWAPP_MAX_UPLOAD_BYTES
+    content_type = (request.content_type or "").lower()
+    if content_type == "multipart/form-data":
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise ApiError(400, "invalid_upload", "Send the file in a form field named file.")
+        if upload.size > limit:
+            raise _too_large()
+        return upload.chunks(), upload.name or ""
+    name = RAW_UPLOAD_TYPES.get(content_type)
+    length = content_length(request)
+    if name is None and length == 0:
+        raise ApiError(400, "invalid_upload", "The request has no file in it.")
+    if name is None:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "Send CSV (text/csv), JSONL (application/x-ndjson) or a multipart form.",
+        )
+    if length > limit:
+        raise _too_large()
+    return _limited(iter(lambda: request.read(CHUNK_BYTES), b""), limit), name
+
+
 @router.post(
     "/experiments/{slug}/pairs",
     summary="Upload pairs (CSV or JSONL)",
@@ -129,35 +167,12 @@ def pairs_upload(
     """Import pairs: all or nothing, and idempotent (pairs already present with the same
     content are skipped; a pair id present with different content refuses the file)."""
     experiment = owned(request, slug)
-    limit = settings.REVIEWAPP_MAX_UPLOAD_BYTES
-    content_type = (request.content_type or "").lower()
-    if content_type == "multipart/form-data":
-        upload = request.FILES.get("file")
-        if upload is None:
-            raise ApiError(400, "invalid_upload", "Send the file in a form field named file.")
-        if upload.size > limit:
-            raise _too_large()
-        return _import(experiment, upload.file, upload.name or "", pairing, dry_run)
-    name = RAW_UPLOAD_TYPES.get(content_type)
-    length = content_length(request)
-    if name is None and length == 0:
-        raise ApiError(400, "invalid_upload", "The request has no file in it.")
-    if name is None:
-        raise ApiError(
-            415,
-            "unsupported_media_type",
-            "Send CSV (text/csv), JSONL (application/x-ndjson) or a multipart form.",
-        )
-    if length > limit:
-        raise _too_large()
+    chunks, name = uploaded_file(request)
     # Streamed to disk, never held whole in memory; the import reads it twice.
     with tempfile.TemporaryFile() as body:
-        size = 0
-        while chunk := request.read(CHUNK_BYTES):
-            size += len(chunk)
-            if size > limit:
-                raise _too_large()
+        for chunk in chunks:
             body.write(chunk)
+        body.seek(0)
         return _import(experiment, body, name, pairing, dry_run)
 
 
