@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from .assignment import free_slot
+from .assignment import Progress, free_slot, progress_for
 from .models import Assignment, Experiment, Membership
 from .results import compute_results
 
@@ -31,6 +31,7 @@ class ReviewerRow:
     gold_accuracy: float | None
     majority_agreement: float | None
     flags: list
+    progress: Progress  # assignment.progress_for, from the counts read here
 
 
 def reviewer_rows(experiment: Experiment) -> list[ReviewerRow]:
@@ -50,7 +51,7 @@ def reviewer_rows(experiment: Experiment) -> list[ReviewerRow]:
         for r in compute_results(experiment, n_resamples=0, include_automatic=True)["reviewers"]
     }
     rows = []
-    memberships = experiment.memberships.select_related("user").order_by("user__username")
+    memberships = list(experiment.memberships.select_related("user").order_by("user__username"))
     for membership in memberships:
         figures = activity.get(membership.user_id, {})
         name = membership.user.get_username()
@@ -70,6 +71,13 @@ def reviewer_rows(experiment: Experiment) -> list[ReviewerRow]:
                 gold_accuracy=q.get("gold_accuracy"),
                 majority_agreement=q.get("majority_agreement"),
                 flags=q.get("flags") or [],
+                progress=progress_for(
+                    experiment,
+                    membership.user_id,
+                    figures.get("done", 0),
+                    len(memberships),
+                    membership.quota,
+                ),
             )
         )
     return rows

@@ -205,17 +205,23 @@ class JudgmentRow:
 
 def pair_judgments(pair: Pair) -> list[JudgmentRow]:
     """Every assignment of the pair, with its answers in content terms (model names)."""
-    memberships = {
-        m.user_id: m for m in Membership.objects.filter(experiment_id=pair.experiment_id)
-    }
-    rows = []
+    return judgments_by_pair(pair.experiment_id, [pair])[pair.pk]
+
+
+def judgments_by_pair(experiment_id: int, pairs) -> dict[int, list[JudgmentRow]]:
+    """pair_judgments for several pairs of one experiment in three queries (memberships,
+    assignments with their reviewers, judgments with their dimensions), however many."""
+    pairs = {pair.pk: pair for pair in pairs}
+    memberships = {m.user_id: m for m in Membership.objects.filter(experiment_id=experiment_id)}
+    rows: dict[int, list[JudgmentRow]] = {pk: [] for pk in pairs}
     assignments = (
-        pair.assignments.select_related("reviewer")
+        Assignment.objects.filter(pair_id__in=list(pairs))
+        .select_related("reviewer")
         .prefetch_related("judgments__dimension")
         .order_by("submitted_at", "pk")
     )
     for assignment in assignments:
-        assignment.pair = pair
+        pair = assignment.pair = pairs[assignment.pair_id]
         membership = memberships.get(assignment.reviewer_id)
         answers = [
             (
@@ -225,7 +231,7 @@ def pair_judgments(pair: Pair) -> list[JudgmentRow]:
             )
             for j in sorted(assignment.judgments.all(), key=lambda j: j.dimension.position)
         ]
-        rows.append(
+        rows[pair.pk].append(
             JudgmentRow(
                 reviewer=assignment.reviewer.get_username(),
                 kind=membership.kind if membership else Membership.Kind.HUMAN,

@@ -6,7 +6,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from ..access import get_experiment_for_owner
-from ..assignment import reviewer_progress
 from ..dashboard import remove_reviewer, restore_reviewer, reviewer_rows
 from ..models import Membership
 
@@ -15,11 +14,7 @@ from ..models import Membership
 @require_GET
 def reviewer_dashboard(request, slug):
     experiment = get_experiment_for_owner(request.user, slug)
-    users = {m.pk: m.user for m in experiment.memberships.select_related("user")}
-    rows = [
-        (row, reviewer_progress(experiment, users[row.membership_id], count_remaining=False))
-        for row in reviewer_rows(experiment)
-    ]
+    rows = [(row, row.progress) for row in reviewer_rows(experiment)]
     context = {"experiment": experiment, "rows": rows}
     return render(request, "owner/reviewer_dashboard.html", context)
 

@@ -22,11 +22,13 @@ from ..pairs import (
     edit_pair,
     filter_pairs,
     has_judgments,
+    judgments_by_pair,
     metadata_keys,
     model_pairs,
     pair_judgments,
 )
 from ..rendering import render_text
+from ..uploads import batches
 
 PAGE_SIZE = 50
 YES_NO = [("", "Any"), ("yes", "Yes"), ("no", "No")]
@@ -161,8 +163,9 @@ def disagreement_list(request, slug):
     experiment = get_experiment_for_owner(request.user, slug)
     dimension = agreement_dimension(experiment, request.GET.get("dimension", ""))
     page = _page(request, disagreements(experiment, dimension))
+    judgments = judgments_by_pair(experiment.pk, page)
     for pair in page:
-        pair.judgment_rows = pair_judgments(pair)
+        pair.judgment_rows = judgments[pair.pk]
         pair.note_form = OwnerNoteForm(instance=pair)
     context = {
         "experiment": experiment,
@@ -181,15 +184,20 @@ DISAGREEMENT_COLUMNS = [
 
 
 def disagreement_rows(experiment, dimension):
-    for pair in disagreements(experiment, dimension).iterator(chunk_size=500):
-        rationales = [
-            f"{row.reviewer}: {row.rationale}" for row in pair_judgments(pair) if row.rationale
-        ]
-        yield [
-            pair.external_id, dimension.name, pair.model_a, pair.model_b, pair.n_judged,
-            pair.n_a, pair.n_b, pair.n_tie, round(pair.dissent, 4), pair.owner_note,
-            pair.prompt, pair.output_a, pair.output_b, "\n".join(rationales),
-        ]  # fmt: skip
+    pairs = disagreements(experiment, dimension).iterator(chunk_size=500)
+    for batch in batches(pairs, 500):
+        judgments = judgments_by_pair(experiment.pk, batch)
+        for pair in batch:
+            yield _disagreement_row(pair, dimension, judgments[pair.pk])
+
+
+def _disagreement_row(pair, dimension, judgments) -> list:
+    rationales = [f"{row.reviewer}: {row.rationale}" for row in judgments if row.rationale]
+    return [
+        pair.external_id, dimension.name, pair.model_a, pair.model_b, pair.n_judged,
+        pair.n_a, pair.n_b, pair.n_tie, round(pair.dissent, 4), pair.owner_note,
+        pair.prompt, pair.output_a, pair.output_b, "\n".join(rationales),
+    ]  # fmt: skip
 
 
 @login_required
