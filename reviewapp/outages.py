@@ -4,7 +4,7 @@ API's error shape or as a page, and one log line per request instead of a traceb
 import logging
 
 from django.db import InterfaceError, OperationalError
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse
 from django.template import loader
 
 logger = logging.getLogger("reviewapp.outages")
@@ -24,13 +24,10 @@ def unavailable_response(request, error: Exception):
         str(error).strip().splitlines()[0] if str(error).strip() else "",
     )
     if request.path.startswith("/api/"):
-        response = JsonResponse(
-            {
-                "error": "unavailable",
-                "detail": "The database is unavailable; try again shortly.",
-                "rows": [],
-            },
-            status=503,
+        from .api.errors import error_response  # the API's one error shape (it imports us)
+
+        response = error_response(
+            503, "unavailable", "The database is unavailable; try again shortly."
         )
     else:
         # Rendered without the request: its context processors would ask the database

@@ -361,11 +361,12 @@ def test_import_killed_midway_leaves_nothing_imported(owner, tmp_path):
     assert Pair.objects.filter(experiment=experiment).count() == 0
 
 
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_healthz_is_503_when_the_database_is_unreachable(static_root):
-    port = free_port()  # nothing listens here
-    env = server_env("unused", STATIC_ROOT=str(static_root))
+@contextlib.contextmanager
+def gunicorn_without_database(static_root: Path, log=subprocess.DEVNULL):
+    """gunicorn (one worker) whose DATABASE_URL points at a port nothing listens on;
+    yields its base URL once it answers at all."""
+    port = free_port()
+    env = server_env("unused", STATIC_ROOT=str(static_root), LOG_LEVEL="WARNING")
     env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:{free_port()}/reviewapp?connect_timeout=2"
     env["GUNICORN_BIND"] = f"127.0.0.1:{port}"
     env["WEB_CONCURRENCY"] = "1"
@@ -373,18 +374,23 @@ def test_healthz_is_503_when_the_database_is_unreachable(static_root):
         [BIN / "gunicorn", "-c", "gunicorn.conf.py", "reviewapp.wsgi"],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
+    base = f"http://127.0.0.1:{port}"
     try:
-        status, body = wait_for(
-            lambda: (r := get(f"http://127.0.0.1:{port}/healthz"))[0] is not None and r,
-            30,
-            "gunicorn to answer",
-        )
+        wait_for(lambda: get(base + "/healthz")[0] is not None, 30, "gunicorn to answer")
+        yield base
     finally:
         process.terminate()
         process.wait(15)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_healthz_is_503_when_the_database_is_unreachable(static_root):
+    with gunicorn_without_database(static_root) as base:
+        status, body = get(base + "/healthz")
     assert status == 503
     assert b'"database": "OperationalError"' in body
 
@@ -394,25 +400,9 @@ def test_healthz_is_503_when_the_database_is_unreachable(static_root):
 def test_outage_is_a_503_with_retry_after_and_one_log_line_per_request(static_root, tmp_path):
     """PostgreSQL unreachable: the API answers its error shape, pages a styled 503 page,
     both with Retry-After, and the log has one line per request and no traceback."""
-    port = free_port()
-    env = server_env("unused", STATIC_ROOT=str(static_root))
-    env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:{free_port()}/reviewapp?connect_timeout=2"
-    env["GUNICORN_BIND"] = f"127.0.0.1:{port}"
-    env["WEB_CONCURRENCY"] = "1"
-    env["LOG_LEVEL"] = "WARNING"
     signed_in = session_cookies(get_user_model().objects.create(username="olga"))
     log_path = tmp_path / "gunicorn.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [BIN / "gunicorn", "-c", "gunicorn.conf.py", "reviewapp.wsgi"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: get(base + "/healthz")[0] is not None, 30, "gunicorn to answer")
+    with open(log_path, "w") as log, gunicorn_without_database(static_root, log) as base:
         api = urllib.request.Request(
             base + "/api/experiments",
             headers={"Authorization": f"Bearer {PREFIX}{secrets.token_urlsafe(32)}"},
@@ -432,9 +422,6 @@ def test_outage_is_a_503_with_retry_after_and_one_log_line_per_request(static_ro
                 error.headers["Retry-After"],
                 error.read(),
             )
-    finally:
-        process.terminate()
-        process.wait(15)
     assert (api_status, api_retry) == (503, "5")
     assert json.loads(api_body)["error"] == "unavailable"
     assert (page_status, page_retry) == (503, "5")
