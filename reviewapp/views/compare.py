@@ -5,7 +5,7 @@ from django.shortcuts import render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
-from ..access import experiments_for_owner, get_experiment_for_owner, require_owner_role
+from ..access import experiments_for_owner, require_owner_role
 from ..compare import CompareError, compare_experiments, shared_models
 from ..plots import forest_plot
 
@@ -14,11 +14,11 @@ def chosen_experiments(request, available) -> list:
     """The ticked experiments in the owner's order (the order numbers, then the list)."""
     ticked = [e for e in available if e.slug in request.GET.getlist("e")]
 
-    def position(experiment):
+    def position(experiment) -> int:
         try:
-            return (int(request.GET.get(f"order-{experiment.slug}", "")), 0)
+            return int(request.GET.get(f"order-{experiment.slug}", ""))
         except ValueError:
-            return (10**6, 0)
+            return 10**6  # unnumbered: after the numbered ones, in list order
 
     return sorted(ticked, key=position)
 
@@ -43,10 +43,8 @@ def _plot_rows(rows: list[dict]) -> list[dict]:
 def compare_page(request):
     require_owner_role(request.user)
     available = list(experiments_for_owner(request.user).order_by("created_at"))
-    chosen = [
-        get_experiment_for_owner(request.user, e.slug)
-        for e in chosen_experiments(request, available)
-    ]
+    # Only the owner's own experiments can be ticked: `available` is that list.
+    chosen = chosen_experiments(request, available)
     candidates = shared_models(chosen) if len(chosen) >= 2 else []
     baseline = request.GET.get("baseline", "")
     if not baseline and candidates:
