@@ -12,8 +12,9 @@ from django.db import transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from .assignment import Progress, free_slot, progress_for
+from .assignment import free_slot
 from .models import Assignment, Experiment, Membership
+from .progress import Progress, progress_for
 from .results import compute_results
 
 
@@ -31,7 +32,7 @@ class ReviewerRow:
     gold_accuracy: float | None
     majority_agreement: float | None
     flags: list
-    progress: Progress  # assignment.progress_for, from the counts read here
+    progress: Progress  # progress.progress_for, from the counts read here
 
 
 def reviewer_rows(experiment: Experiment) -> list[ReviewerRow]:

@@ -14,11 +14,11 @@ from reviewapp.assignment import (
     left_is_a_for,
     next_assignment,
     release_expired_leases,
-    reviewer_progress,
     skip_assignment,
 )
 from reviewapp.judgments import Answer, SubmissionRefused, record_submission
 from reviewapp.models import Assignment, Pair
+from reviewapp.progress import reviewer_progress
 from tests.conftest import make_experiment, make_user
 
 

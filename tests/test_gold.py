@@ -38,7 +38,7 @@ def test_gold_winner_and_per_dimension_columns(owner, tmp_path):
 
 @pytest.mark.django_db
 def test_an_import_stores_the_pair_counts_the_review_screen_reads(owner, reviewers, tmp_path):
-    from reviewapp.assignment import gold_alongside, regular_share, reviewer_progress
+    from reviewapp.progress import gold_alongside, regular_share, reviewer_progress
 
     experiment = make_experiment(owner, status="open", reviews_per_pair=2)
     experiment.reviewers.add(*reviewers)
@@ -154,7 +154,8 @@ def test_progress_counts_the_gold_pairs_to_come_from_the_start(owner, rate, n_re
     # The case: 30 pairs of which 10 gold. The count used to leave gold out
     # ("20 of 20", then "21 of 21"); now the total is fixed from the first pair, the done
     # count only grows, and the queue ends exactly at "M of M".
-    from reviewapp.assignment import next_assignment, reviewer_progress
+    from reviewapp.assignment import next_assignment
+    from reviewapp.progress import reviewer_progress
     from tests.conftest import make_user
 
     experiment = make_experiment(owner, n_pairs=20, reviews_per_pair=3, gold_rate=rate)
@@ -188,7 +189,7 @@ def test_progress_counts_the_gold_pairs_to_come_from_the_start(owner, rate, n_re
 @pytest.mark.django_db
 def test_owner_and_api_progress_count_the_same_gold_pairs(owner):
     from reviewapp.api.owner import progress_of
-    from reviewapp.assignment import experiment_progress, gold_alongside, reviewer_progress
+    from reviewapp.progress import experiment_progress, gold_alongside, reviewer_progress
     from reviewapp.views.owner import experiment_progress as owner_page_progress
     from tests.conftest import make_user
 

@@ -17,7 +17,6 @@ from ..access import (
     get_experiment_for_owner,
     require_owner_role,
 )
-from ..assignment import experiment_progress
 from ..experiments import (
     DimensionError,
     create_experiment,
@@ -25,6 +24,7 @@ from ..experiments import (
 )
 from ..exports import JUDGMENT_COLUMNS, judgment_csv_chunks, judgment_rows, streamed_download
 from ..models import Assignment, Experiment, Membership
+from ..progress import experiment_progress
 from ..results import compute_results
 from ..reviewers import ReviewerConflict, add_automatic_reviewer, add_human_reviewer
 from .errors import ApiError, errors
@@ -49,7 +49,7 @@ def owned(request, slug: str) -> Experiment:
 
 
 def progress_of(experiments: list[Experiment]) -> dict[int, dict]:
-    """Progress per experiment id: assignment.experiment_progress, as the API spells it."""
+    """Progress per experiment id: progress.experiment_progress, as the API spells it."""
     return {
         pk: {
             "pairs": p.pairs,

@@ -10,9 +10,10 @@ from django.http import HttpResponse
 from ninja import Path, Router
 
 from ..access import ReviewerMembership, get_membership_for_reviewer
-from ..assignment import next_assignment_within_quota, reviewer_progress, skip_assignment
+from ..assignment import next_assignment_within_quota, skip_assignment
 from ..judgments import Answer, record_submission
 from ..models import Assignment, Experiment
+from ..progress import reviewer_progress
 from .errors import ApiError, errors
 from .schemas import MAX_ID, SLUG_MAX, SLUG_PATTERN, AnswerIn, AnswerOut, NextPairOut, SkipOut
 

@@ -15,7 +15,6 @@ from ..access import (
     get_experiment_for_owner,
     require_owner_role,
 )
-from ..assignment import experiment_progress as progress_by_experiment
 from ..experiments import (
     DimensionError,
     clone_experiment,
@@ -36,11 +35,12 @@ from ..forms import (
     StatusForm,
 )
 from ..models import Experiment, Judgment
+from ..progress import experiment_progress as progress_by_experiment
 from ..results import outcome_counts
 
 
 def experiment_progress(experiments):
-    """Puts assignment.experiment_progress's numbers on each experiment for the templates."""
+    """Puts progress.experiment_progress's numbers on each experiment for the templates."""
     progress = progress_by_experiment(experiments)
     for experiment in experiments:
         numbers = progress[experiment.pk]

@@ -16,14 +16,10 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from ..access import experiments_for_reviewer, get_membership_by_review_key
-from ..assignment import (
-    next_assignment_within_quota,
-    progress_for,
-    reviewer_progress,
-    skip_assignment,
-)
+from ..assignment import next_assignment_within_quota, skip_assignment
 from ..judgments import Answer, SubmissionRefused, record_submission
 from ..models import Assignment, Experiment
+from ..progress import progress_for, reviewer_progress
 from ..rendering import render_markdown, render_text
 
 
