@@ -79,9 +79,12 @@ def non_inferiority(
         return NonInferiority(margin, None, None, False)
     null = 0.5 - margin
     p_value = float(scipy_stats.binom.sf(x_wins - 1, decided, null))
+    rate = x_wins / decided
     cluster_p = None
     if cluster_se:
-        rate = x_wins / decided
         cluster_p = float(norm.sf((rate - null) / cluster_se))
+    elif cluster_se == 0 and rate != null:
+        # Every judgment went one way: the limit of 1 - Phi(z) as z goes to +-infinity.
+        cluster_p = 0.0 if rate > null else 1.0
     holds = cluster_p is not None and p_value < alpha and cluster_p < alpha
     return NonInferiority(margin, min(p_value, 1.0), cluster_p, bool(holds))
