@@ -11,6 +11,22 @@ from ..stats import multiple
 from .frame import count_outcomes
 from .pairs import CONFIDENCE
 
+MAX_FIELD_CHARS = 200
+
+
+def check_tag_field(name: str) -> str:
+    """The metadata field name results may be broken down by, or ValueError saying why
+    not. A name of digits only would be read as a list position by the database."""
+    name = name.strip()
+    if len(name) > MAX_FIELD_CHARS:
+        raise ValueError(f"The tag field is {len(name)} characters long; the limit is 200.")
+    if name.isdigit():
+        raise ValueError(
+            f"The tag field {name!r} is made of digits only, which cannot name a metadata "
+            "field here; rename the column in the upload."
+        )
+    return name
+
 
 def _row(model_x: str, model_y: str, x_wins: int, y_wins: int, ties: int) -> dict:
     decided = x_wins + y_wins
