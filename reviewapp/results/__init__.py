@@ -74,7 +74,7 @@ def _left_out(data: ResultsData, include_automatic: bool) -> set[int]:
 # column here. The subsets below copy only these (a million judgments: 25 MB a copy).
 FIGURE_COLUMNS = [
     "pair", "reviewer", "dimension", "outcome", "chose_left", "model_x", "model_y", "kind",
-    "reviewer_excluded", "cluster", "length_x", "length_y", "external_id", "submitted_us",
+    "reviewer_excluded", "cluster", "length_x", "length_y", "external_id", "submitted_rank",
 ]  # fmt: skip
 
 

@@ -36,7 +36,7 @@ def arrival_keys(counted: pd.DataFrame, names: dict[int, str]) -> pd.DataFrame:
     reviewer_rank[np.searchsorted(known, by_name)] = np.arange(known.size)
     return pd.DataFrame(
         {
-            "submitted_us": counted["submitted_us"].to_numpy(),
+            "submitted_rank": counted["submitted_rank"].to_numpy(),
             "pair_rank": id_rank[external_ids.codes.to_numpy()],
             "reviewer_rank": reviewer_rank[np.searchsorted(known, reviewers)],
         },
@@ -108,6 +108,7 @@ def pair_extras(
     groups = on_dimension.groupby(["model_x", "model_y"], observed=True, sort=False).indices
     outcome_codes = on_dimension["outcome"].cat.codes.to_numpy()  # 0 X, 1 Y, 2 tie
     cluster_all = on_dimension["cluster"].cat.codes.to_numpy()
+    n_categories = len(on_dimension["cluster"].cat.categories)
     length_x_all = on_dimension["length_x"].to_numpy()
     length_y_all = on_dimension["length_y"].to_numpy()
     for (model_x, model_y), at in groups.items():
@@ -115,10 +116,13 @@ def pair_extras(
         length_x, length_y = length_x_all[at].astype(float), length_y_all[at].astype(float)
         decided = outcome < 2
         x_won = (outcome[decided] == 0).astype(float)
-        prompts, code = np.unique(cluster[decided], return_inverse=True)
-        code = code.reshape(-1)
+        # Per prompt holding decided judgments (the clusters drawn): X wins and decided.
+        trials = np.bincount(cluster[decided], minlength=n_categories)
+        prompts = np.flatnonzero(trials)
+        wins = np.bincount(cluster[decided], weights=x_won, minlength=n_categories)[prompts]
+        trials = trials[prompts].astype(float)
         n_prompts, n_decided, x_wins = prompts.size, int(decided.sum()), int(x_won.sum())
-        cluster_se = clustered.cluster_robust_se(x_won, code)
+        cluster_se = clustered.cluster_robust_se_from_sums(wins, trials)
         effect = clustered.design_effect(cluster_se, clustered.iid_se(x_won))
         # Every judgment, ties as half: what the length adjustment is fitted on.
         y = np.where(outcome == 0, 1.0, np.where(outcome == 1, 0.0, 0.5))
@@ -126,8 +130,6 @@ def pair_extras(
         interval = adjusted = (None, None)
         if n_prompts >= 2 and n_resamples > 0:
             rng = np.random.default_rng(_pair_seed(seed, model_x, model_y))
-            wins = np.bincount(code, weights=x_won, minlength=n_prompts)
-            trials = np.bincount(code, minlength=n_prompts).astype(float)
             if fit is None:
                 interval = clustered.cluster_bootstrap_rate_interval(
                     wins, trials, n_resamples, rng, CONFIDENCE
@@ -139,8 +141,9 @@ def pair_extras(
                 interval = clustered.cluster_bootstrap_ratio_interval(
                     wins, trials, counts, CONFIDENCE
                 )
-                where = np.minimum(np.searchsorted(prompts, cluster), n_prompts - 1)
-                codes = np.where(prompts[where] == cluster, where, -1)
+                position = np.full(n_categories, -1)
+                position[prompts] = np.arange(n_prompts)
+                codes = position[cluster]
                 adjusted = clustered.length_adjusted_interval(
                     y, length_x, length_y, codes, counts, CONFIDENCE, start=fit
                 )

@@ -40,11 +40,19 @@ def cluster_robust_se(y, clusters) -> float | None:
     with residuals e_i = y_i - mean(y) and K = 1 parameter (so (N - 1) / (N - K) = 1).
     None with fewer than two observations or two clusters."""
     y = np.asarray(y, dtype=float)
-    n = y.size
     codes, n_clusters = cluster_codes(clusters)
+    sums = np.bincount(codes, weights=y, minlength=n_clusters)
+    return cluster_robust_se_from_sums(sums, np.bincount(codes, minlength=n_clusters))
+
+
+def cluster_robust_se_from_sums(sums, counts) -> float | None:
+    """cluster_robust_se from each cluster's sum of y and number of observations (the
+    residuals' sum in cluster g is sum_g - n_g * mean(y))."""
+    sums, counts = np.asarray(sums, dtype=float), np.asarray(counts, dtype=float)
+    n, n_clusters = float(counts.sum()), int(np.count_nonzero(counts))
     if n < 2 or n_clusters < 2:
         return None
-    residual_sums = np.bincount(codes, weights=y - y.mean(), minlength=n_clusters)
+    residual_sums = sums - counts * (sums.sum() / n)
     variance = n_clusters / (n_clusters - 1) * float(residual_sums @ residual_sums) / n**2
     return float(np.sqrt(variance))
 
@@ -105,16 +113,19 @@ def cluster_bootstrap_rate_interval(
     by cluster kind: a resample's ratio only depends on how many clusters of each
     (successes, trials) were drawn, and drawing G clusters uniformly with replacement
     draws those numbers from Multinomial(G, share of each kind). So the cost is
-    n_resamples x the kinds (a few dozen), not n_resamples x G."""
+    n_resamples x the kinds (a few dozen), not n_resamples x G. Successes and trials are
+    whole numbers."""
     successes = np.asarray(successes, dtype=float)
     trials = np.asarray(trials, dtype=float)
     n_clusters = successes.size
     if n_clusters == 0 or n_resamples <= 0:
         return (None, None)
     rng = np.random.default_rng(rng)
-    kinds, frequency = np.unique(np.column_stack([successes, trials]), axis=0, return_counts=True)
+    # One number per kind (whole numbers, successes <= trials).
+    key = successes * (trials.max() + 1) + trials
+    _, first, frequency = np.unique(key, return_index=True, return_counts=True)
     counts = rng.multinomial(n_clusters, frequency / n_clusters, size=n_resamples)
-    return cluster_bootstrap_ratio_interval(kinds[:, 0], kinds[:, 1], counts, confidence)
+    return cluster_bootstrap_ratio_interval(successes[first], trials[first], counts, confidence)
 
 
 # --------------------------------------------------------------------------- length
