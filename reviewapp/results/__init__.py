@@ -26,7 +26,7 @@ from .agreement import (
     outcome_counts_per_item,
 )
 from .by_tag import by_tag_figures
-from .clustered import arrival_keys, pair_extras
+from .clustered import arrival_order, pair_extras
 from .frame import ResultsData, orient, read_results_data
 from .pairs import (
     CONFIDENCE,
@@ -74,7 +74,7 @@ def _left_out(data: ResultsData, include_automatic: bool) -> set[int]:
 # column here. The subsets below copy only these (a million judgments: 25 MB a copy).
 FIGURE_COLUMNS = [
     "pair", "reviewer", "dimension", "outcome", "chose_left", "model_x", "model_y", "kind",
-    "reviewer_excluded", "cluster", "length_x", "length_y", "external_id", "submitted_rank",
+    "reviewer_excluded", "cluster", "length_x", "length_y", "external_id", "submitted_us",
 ]  # fmt: skip
 
 
@@ -131,7 +131,7 @@ def compute_results(
     reviewer_ids.update(counted["reviewer"].unique().tolist())
     User = get_user_model()
     names = dict(User.objects.filter(pk__in=reviewer_ids).values_list("pk", User.USERNAME_FIELD))
-    arrival = arrival_keys(counted, names)
+    arrival = arrival_order(counted, names)
 
     dimensions = {}
     for position, name in enumerate(data.dimensions):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import zlib
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -24,24 +25,35 @@ from .pairs import CONFIDENCE
 LONGER_SHARE_LOW = 0.1
 
 
-def arrival_keys(counted: pd.DataFrame, names: dict[int, str]) -> pd.DataFrame:
-    """Per judgment, what orders judgments as they arrived: submitted_at, then the pair
-    id, then the reviewer's username (both by code point), as integer ranks."""
-    external_ids = counted["external_id"].cat
-    id_rank = np.argsort(np.argsort(np.array(external_ids.categories, dtype=object)))
-    reviewers = counted["reviewer"].to_numpy()
-    known = np.unique(reviewers)
-    by_name = sorted(known.tolist(), key=lambda r: names.get(r, str(r)))
-    reviewer_rank = np.empty(known.size, dtype=np.int64)
-    reviewer_rank[np.searchsorted(known, by_name)] = np.arange(known.size)
-    return pd.DataFrame(
-        {
-            "submitted_rank": counted["submitted_rank"].to_numpy(),
-            "pair_rank": id_rank[external_ids.codes.to_numpy()],
-            "reviewer_rank": reviewer_rank[np.searchsorted(known, reviewers)],
-        },
-        index=counted.index,
-    )
+@dataclass
+class ArrivalOrder:
+    """What orders judgments as they arrived: submitted_at, then the pair id, then the
+    reviewer's username (both by code point). `pair_rank`: the rank of each external_id
+    category; `reviewers` (sorted ids) and their `reviewer_rank`."""
+
+    pair_rank: np.ndarray
+    reviewers: np.ndarray
+    reviewer_rank: np.ndarray
+
+    def keys(self, judgments: pd.DataFrame) -> np.ndarray:
+        """(n, 3) integer keys of `judgments`, to sort by in that order."""
+        reviewers = judgments["reviewer"].to_numpy()
+        return np.column_stack(
+            [
+                judgments["submitted_us"].to_numpy(),
+                self.pair_rank[judgments["external_id"].cat.codes.to_numpy()],
+                self.reviewer_rank[np.searchsorted(self.reviewers, reviewers)],
+            ]
+        )
+
+
+def arrival_order(counted: pd.DataFrame, names: dict[int, str]) -> ArrivalOrder:
+    external_ids = np.array(counted["external_id"].cat.categories, dtype=object)
+    reviewers = np.unique(counted["reviewer"].to_numpy())
+    by_name = sorted(reviewers.tolist(), key=lambda r: names.get(r, str(r)))
+    reviewer_rank = np.empty(reviewers.size, dtype=np.int64)
+    reviewer_rank[np.searchsorted(reviewers, by_name)] = np.arange(reviewers.size)
+    return ArrivalOrder(np.argsort(np.argsort(external_ids)), reviewers, reviewer_rank)
 
 
 def _pair_seed(seed: list[int], model_x: str, model_y: str) -> list[int]:
@@ -84,10 +96,12 @@ def _more_needed(rate, decided, interval, effect) -> int | None:
 
 def _anytime(x_won: np.ndarray, keys: np.ndarray) -> tuple:
     """The anytime-valid p-value and 95 % confidence sequence of the decided outcomes,
-    taken in arrival order (`keys`: their rows of arrival_keys)."""
+    taken in arrival order (`keys`: their rows of ArrivalOrder.keys)."""
     if x_won.size == 0:
         return None, [None, None]
-    order = np.lexsort(keys.T[::-1])
+    order = np.argsort(keys[:, 0], kind="stable")
+    if (np.diff(keys[order, 0]) == 0).any():  # equal instants: the full order
+        order = np.lexsort(keys.T[::-1])
     in_order = x_won[order]
     lo, hi = sequential.anytime_interval(int(in_order.sum()), int(in_order.size))
     return sequential.anytime_p_value(in_order), [lo, hi]
@@ -95,15 +109,14 @@ def _anytime(x_won: np.ndarray, keys: np.ndarray) -> tuple:
 
 def pair_extras(
     on_dimension: pd.DataFrame,
-    keys: pd.DataFrame,
+    arrival: ArrivalOrder,
     *,
     margin: float,
     seed: list[int],
     n_resamples: int,
 ) -> dict[tuple[str, str], dict]:
-    """{(X, Y): figures} for each model pair judged on one dimension (`keys`: arrival_keys
-    of the same rows)."""
-    keys = keys.loc[on_dimension.index].to_numpy()
+    """{(X, Y): figures} for each model pair judged on one dimension."""
+    keys = arrival.keys(on_dimension)
     result = {}
     groups = on_dimension.groupby(["model_x", "model_y"], observed=True, sort=False).indices
     outcome_codes = on_dimension["outcome"].cat.codes.to_numpy()  # 0 X, 1 Y, 2 tie

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from operator import itemgetter
 
@@ -25,16 +26,16 @@ import pandas as pd
 from django.db import transaction
 from django.db.models import (
     Case,
+    DateTimeField,
     DurationField,
     ExpressionWrapper,
     F,
     TextField,
     Value,
     When,
-    Window,
 )  # fmt: skip
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
-from django.db.models.functions import MD5, Concat, DenseRank, Length
+from django.db.models.functions import MD5, Concat, Length
 from django.db.models.lookups import IsNull
 
 from ..models import Assignment, Dimension, Experiment, Judgment, Membership, Pair
@@ -44,6 +45,7 @@ OUTCOMES = pd.CategoricalDtype(["X", "Y", "tie"])  # the same choice oriented X 
 STRENGTHS = pd.CategoricalDtype(list(Judgment.Strength.values))
 KINDS = pd.CategoricalDtype(list(Membership.Kind.values))
 
+_MICROSECOND = timedelta(microseconds=1)
 SECONDS_ON_PAIR = ExpressionWrapper(F("submitted_at") - F("shown_at"), output_field=DurationField())
 # The cluster of a pair's judgments: its prompt_id when the upload gave one (long format,
 # or a prompt_id column in wide format), else its exact prompt text. The text is compared
@@ -55,8 +57,17 @@ PROMPT_CLUSTER = Case(
     default=Concat(Value("text:"), MD5("prompt")),
     output_field=TextField(),
 )
-# The order of submission among the submitted assignments (equal instants, equal rank).
-SUBMITTED_RANK = Window(DenseRank(), order_by=F("submitted_at").asc())
+# When it was submitted, as microseconds since 2000: read as a duration, which the
+# database driver loads in C, where Django's time-zone-aware timestamp loader is Python
+# (a second per 300,000 timestamps).
+SUBMITTED_SINCE_2000 = ExpressionWrapper(
+    F("submitted_at") - Value(datetime(2000, 1, 1, tzinfo=UTC), output_field=DateTimeField()),
+    output_field=DurationField(),
+)
+
+
+def _microseconds(durations: list) -> np.ndarray:
+    return np.fromiter((d // _MICROSECOND for d in durations), np.int64, len(durations))
 
 
 def _seconds(durations: list) -> np.ndarray:
@@ -99,8 +110,7 @@ ASSIGNMENT_COLUMNS = {
     "reviewer": ("reviewer_id", "int64"),
     "left_is_a": ("left_is_a", "boolean"),  # the side shown; <NA>: unknown (imported)
     "seconds": (SECONDS_ON_PAIR, _seconds),
-    # Ranked by the database: parsing 300,000 timestamps in Python costs a second.
-    "submitted_rank": (SUBMITTED_RANK, "int64"),
+    "submitted_us": (SUBMITTED_SINCE_2000, _microseconds),
 }
 # ... and once per judgment.
 JUDGMENT_COLUMNS = {
@@ -122,7 +132,7 @@ class ResultsData:
     ASSIGNMENT_COLUMNS and JUDGMENT_COLUMNS, plus `dimension` (its name; categories in
     rubric order), `model_x` / `model_y` / `x_is_a` / `outcome` (the comparison oriented
     X vs Y, see `orient`), `length_x` / `length_y` (X's and Y's output lengths in
-    characters; the PAIR_COLUMNS' `cluster` and the ASSIGNMENT_COLUMNS' `submitted_rank`
+    characters; the PAIR_COLUMNS' `cluster` and the ASSIGNMENT_COLUMNS' `submitted_us`
     come with them), `chose_left` (<NA>: a tie or an unknown side), `kind` and
     `reviewer_excluded` (the reviewer's membership; none: a counted human) and
     `gold_answer` (the expected choice on gold pairs, else missing).

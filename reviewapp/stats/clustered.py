@@ -204,6 +204,8 @@ def length_adjusted_fit(y, len_x, len_y) -> LengthFit | None:
     if y.size < MIN_JUDGMENTS_FOR_LENGTH:
         return None
     diff = np.asarray(len_x, dtype=float) - np.asarray(len_y, dtype=float)
+    if diff.min() == diff.max():
+        return None  # s = 0
     values, at = _by_difference(diff)
     weights = np.bincount(at, minlength=values.size).astype(float)[None, :]
     y_sums = np.bincount(at, weights=y, minlength=values.size)[None, :]

@@ -8,7 +8,6 @@ from typing import NamedTuple
 import numpy as np
 from scipy import special
 from scipy import stats as scipy_stats
-from scipy.stats import norm
 
 from ._checks import _as_count
 
@@ -85,7 +84,7 @@ def non_inferiority(
     rate = x_wins / decided
     cluster_p = None
     if cluster_se:
-        cluster_p = float(norm.sf((rate - null) / cluster_se))
+        cluster_p = float(special.ndtr((null - rate) / cluster_se))  # 1 - Phi(z) = Phi(-z)
     elif cluster_se == 0 and rate != null:
         # Every judgment went one way: the limit of 1 - Phi(z) as z goes to +-infinity.
         cluster_p = 0.0 if rate > null else 1.0
