@@ -8,12 +8,12 @@ counted, the orientation X vs Y, the categories, the grouping by item and by rev
 
 import csv
 import io
-from html import unescape
 import itertools
 import json
 import math
 import warnings
 from datetime import timedelta
+from html import unescape
 
 import krippendorff
 import numpy as np

@@ -75,7 +75,12 @@ def _extras_display(pair: dict, baseline: str | None) -> dict:
     return {
         "cluster_ci_text": _interval(pair["x_win_rate_cluster_ci"]),
         "design_effect_text": _number(effect, 1),
-        "anytime_p_text": _p_cell(anytime_p),
+        # Three decimals near the 0.05 line, so "0.05" never stands beside "you may stop".
+        "anytime_p_text": (
+            f"{anytime_p:.3f}"
+            if anytime_p is not None and 0.01 <= anytime_p < 0.1
+            else _p_cell(anytime_p)
+        ),
         "anytime_ci_text": _interval(pair["anytime_ci"]),
         "may_stop": anytime_p is not None and anytime_p < 0.05,
         "x_chars_text": _number(length["x_mean_chars"], 0),
