@@ -6,6 +6,7 @@ from django.forms.formsets import ORDERING_FIELD_NAME
 
 from .experiments import DimensionError, clean_dimension_names
 from .models import DEFAULT_DIMENSIONS, Dimension, Experiment
+from .results.by_tag import check_tag_field
 
 RENDER_MODE_HELP = (
     "Both outputs of a pair always look alike. Markdown: formatted as on GitHub, with "
@@ -23,12 +24,14 @@ class ExperimentForm(forms.ModelForm):
         fields = [
             "name", "reviewer_title", "slug", "instructions", "reviews_per_pair", "allow_ties",
             "require_rationale", "ask_strength", "baseline_model", "gold_rate",
-            "too_fast_seconds",
+            "too_fast_seconds", "margin", "tag_field",
             "render_mode",
         ]  # fmt: skip
         widgets = {"instructions": forms.Textarea(attrs={"rows": 5})}
         labels = {
             "render_mode": "Show prompts and outputs as",
+            "margin": "Non-inferiority margin",
+            "tag_field": "Results by tag: metadata field",
             "reviewer_title": "Title for reviewers",
         }
         help_texts = {
@@ -49,10 +52,11 @@ class ExperimentForm(forms.ModelForm):
         self.fields["reviews_per_pair"].max_value = 100
         self.fields["reviews_per_pair"].widget.attrs.update(min=1, max=100)
         # Blank means the documented default (10 % gold, 5 s, Markdown).
-        for name in ("gold_rate", "too_fast_seconds", "render_mode"):
+        for name in ("gold_rate", "too_fast_seconds", "render_mode", "margin"):
             self.fields[name].required = False
         self.fields["gold_rate"].validators += [MinValueValidator(0), MaxValueValidator(1)]
         self.fields["too_fast_seconds"].validators += [MinValueValidator(0)]
+        self.fields["margin"].validators += [MinValueValidator(0), MaxValueValidator(0.25)]
 
     def _default_if_blank(self, name):
         value = self.cleaned_data.get(name)
@@ -63,6 +67,15 @@ class ExperimentForm(forms.ModelForm):
 
     def clean_too_fast_seconds(self):
         return self._default_if_blank("too_fast_seconds")
+
+    def clean_margin(self):
+        return self._default_if_blank("margin")
+
+    def clean_tag_field(self):
+        try:
+            return check_tag_field(self.cleaned_data["tag_field"])
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from error
 
     def clean_render_mode(self):
         return self._default_if_blank("render_mode")

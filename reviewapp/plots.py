@@ -245,6 +245,56 @@ def forest_plot(dimension: str, pairs: list[dict], *, plot_id: str) -> str:
     )
 
 
+def tag_forest_plot(dimension: str, by_tag: dict, *, plot_id: str) -> str:
+    """Win rate of X over Y within each tag, with its 95 % Wilson interval; a filled dot
+    when the row stays significant after Holm's correction over all the rows."""
+    rows, sentences = [], []
+    dimension = isolate_text(dimension)
+    for group in by_tag["groups"]:
+        tag = group["tag"] or "(no tag)"
+        for pair in group["pairs"]:
+            model_x, model_y = isolate_text(pair["model_x"]), isolate_text(pair["model_y"])
+            label = f"{isolate_text(tag)}: {model_x} vs {model_y}"
+            lo, hi = pair["x_win_rate_ci"]
+            rate, holm = pair["x_win_rate"], pair["p_holm"]
+            significant = holm is not None and holm < 0.05
+            rows.append(
+                Row(
+                    label=label,
+                    point=rate,
+                    low=lo,
+                    high=hi,
+                    note=f"n = {pair['decided']:,}",
+                    decisive=significant,
+                    lines=(tag, f"{pair['model_x']} vs {model_y}"),
+                )
+            )
+            if rate is None:
+                sentences.append(f"{label}: no decided judgments.")
+            else:
+                verdict = "significant" if significant else "not significant"
+                sentences.append(
+                    f"{label}: {model_x} wins {_pct(rate)} (95 % CI {_pct(lo)} to "
+                    f"{_pct(hi)}) of {pair['decided']:,}, {verdict} after Holm's correction."
+                )
+    description = (
+        f"Win rate of the first model of each pair against the second within each value "
+        f"of {isolate_text(by_tag['field'])} on {dimension}, ties left out, with 95 % Wilson "
+        "intervals; filled dots stay significant after Holm's correction over every row; "
+        "the dashed line is 50 %. " + " ".join(sentences)
+    )
+    return interval_plot(
+        rows,
+        plot_id=plot_id,
+        title=f"Win rates by {isolate_text(by_tag['field'])} on {dimension}",
+        description=description,
+        axis=(0.0, 1.0),
+        ticks=[0, 0.25, 0.5, 0.75, 1.0],
+        tick_label=_pct,
+        reference=0.5,
+    )
+
+
 def ratings_plot(dimension: str, models: list[dict], *, plot_id: str) -> str:
     """Bradley-Terry ratings (mean 1000) with their bootstrap intervals, best first."""
     values = [

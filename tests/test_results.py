@@ -13,6 +13,7 @@ import json
 import math
 import warnings
 from datetime import timedelta
+from html import unescape
 
 import krippendorff
 import numpy as np
@@ -608,7 +609,7 @@ def test_results_page_shows_verdict_plots_and_tables(client, owner, judged):
     assert response.status_code == 200
     html = response.content.decode()
     results = compute_results(judged)
-    assert results["verdict"] in html.replace("&#x27;", "'")
+    assert results["verdict"] in unescape(html)
     assert 'role="img" aria-labelledby="forest-0-title forest-0-desc"' in html
     assert '<title id="forest-0-title">Win rates on overall</title>' in html
     assert 'aria-labelledby="ratings-1-title ratings-1-desc"' in html  # 4 models: ratings

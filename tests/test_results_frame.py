@@ -102,7 +102,20 @@ def test_every_result_table_row_has_its_header_length():
         "decided": 1, "x_win_rate": 1.0, "x_win_rate_ci": [0.2, 1.0],
         "x_win_rate_ties_half": 1.0, "p_value": 1.0, "ci_excludes_half": False,
         "more_decided_needed": None, "min_detectable_win_rate": None,
+        "prompts": 1, "x_win_rate_cluster_se": None, "design_effect": None,
+        "x_win_rate_cluster_ci": [None, None],
+        "length": {"x_mean_chars": 3.0, "y_mean_chars": 4.0, "x_longer_share": 0.0,
+                   "coef": None, "adjusted_x_win_rate": None, "adjusted_ci": [None, None],
+                   "warning": "x's output is longer in 0 % of the judgments"},
+        "noninferiority": {"margin": 0.05, "p_value": 0.55, "cluster_p_value": None,
+                           "holds": False},
+        "anytime_p_value": 1.0, "anytime_ci": [0.05, 1.0],
     }  # fmt: skip
+    tag_row = {"model_x": "x", "model_y": "y", "n": 1, "x_wins": 1, "y_wins": 0, "ties": 0,
+               "decided": 1, "x_win_rate": 1.0, "x_win_rate_ci": [0.2, 1.0], "p_value": 1.0,
+               "p_holm": 1.0, "p_bh": 1.0}  # fmt: skip
+    by_tag = {"field": "category", "groups": [{"tag": "math", "pairs": [tag_row]}],
+              "heterogeneity": []}  # fmt: skip
     model = {"model": "x", "wins": 1, "losses": 0, "ties": 0, "n": 1, "rating": None,
              "rating_ci": [None, None], "rank": None}  # fmt: skip
     agreement = {"items": 0, "percent_agreement": None, "fleiss_kappa": None, "fleiss_items": 0,
@@ -116,7 +129,8 @@ def test_every_result_table_row_has_its_header_length():
                 "flags": ["too_fast", "position_bias"]}  # fmt: skip
     results = {
         "dimensions": {"overall": {"n_judgments": 1, "pairs": [pair], "models": [model],
-                                   "agreement": agreement, "position_bias": bias}},
+                                   "agreement": agreement, "position_bias": bias,
+                                   "by_tag": by_tag}},
         "reviewers": [reviewer],
     }  # fmt: skip
     for table, columns in RESULT_COLUMNS.items():

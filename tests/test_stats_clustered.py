@@ -12,9 +12,10 @@ from scipy.stats import binomtest, chi2_contingency
 from statsmodels.stats.multitest import multipletests
 
 from reviewapp.stats.clustered import (
-    cluster_bootstrap_draws,
-    cluster_bootstrap_mean_interval,
+    cluster_bootstrap_rate_interval,
+    cluster_bootstrap_ratio_interval,
     cluster_codes,
+    cluster_draw_counts,
     cluster_robust_se,
     design_effect,
     iid_se,
@@ -72,18 +73,28 @@ def plain_cluster_bootstrap(y, groups, n_resamples, seed):
 def test_cluster_bootstrap_is_reproducible_and_close_to_a_plain_numpy_bootstrap(seed):
     y, groups = clustered_sample(seed, n_clusters=60)
     codes, n_clusters = cluster_codes(groups)
-    draws = cluster_bootstrap_draws(n_clusters, 4000, seed=seed)
-    interval = cluster_bootstrap_mean_interval(y, codes, n_clusters, draws)
-    again = cluster_bootstrap_mean_interval(
-        y, codes, n_clusters, cluster_bootstrap_draws(n_clusters, 4000, seed=seed)
-    )
-    assert interval == again
+    wins = np.bincount(codes, weights=y)
+    trials = np.bincount(codes).astype(float)
+    by_kind = cluster_bootstrap_rate_interval(wins, trials, 4000, seed)
+    assert by_kind == cluster_bootstrap_rate_interval(wins, trials, 4000, seed)
+    counts = cluster_draw_counts(n_clusters, 4000, seed)
+    assert counts.sum(axis=1).tolist() == [n_clusters] * 4000
+    by_cluster = cluster_bootstrap_ratio_interval(wins, trials, counts)
     reference = plain_cluster_bootstrap(y, groups, 4000, seed)
-    assert interval[0] == pytest.approx(reference[0], abs=0.02)
-    assert interval[1] == pytest.approx(reference[1], abs=0.02)
+    for interval in (by_kind, by_cluster):
+        assert interval[0] == pytest.approx(reference[0], abs=0.02)
+        assert interval[1] == pytest.approx(reference[1], abs=0.02)
     # Wider than the iid normal interval when prompts cluster.
     iid_width = 2 * 1.96 * iid_se(y)
-    assert interval[1] - interval[0] > 0.9 * iid_width
+    assert by_kind[1] - by_kind[0] > 0.9 * iid_width
+
+
+def test_cluster_draw_counts_are_uniform_draws_of_the_clusters():
+    counts = cluster_draw_counts(5, 20_000, 1)
+    assert counts.shape == (20_000, 5)
+    assert counts.mean(axis=0) == pytest.approx([1.0] * 5, abs=0.03)
+    # Binomial(5, 1/5) per cluster: variance 0.8.
+    assert counts.var(axis=0) == pytest.approx([0.8] * 5, abs=0.05)
 
 
 def length_sample(seed, n=300, coef=1.2, base=0.0):
@@ -126,16 +137,28 @@ def test_length_fit_null_cases():
 def test_length_interval_is_reproducible_and_covers_the_point():
     y, len_x, len_y, groups = length_sample(7, n=240)
     codes, n_clusters = cluster_codes(groups)
-    draws = cluster_bootstrap_draws(n_clusters, 400, seed=5)
-    lo, hi = length_adjusted_interval(y, len_x, len_y, codes, n_clusters, draws)
-    point = 1 / (1 + math.exp(-length_adjusted_fit(y, len_x, len_y).intercept))
+    counts = cluster_draw_counts(n_clusters, 400, 5)
+    lo, hi = length_adjusted_interval(y, len_x, len_y, codes, counts)
+    fit = length_adjusted_fit(y, len_x, len_y)
+    point = 1 / (1 + math.exp(-fit.intercept))
     assert lo < point < hi
-    assert (lo, hi) == length_adjusted_interval(y, len_x, len_y, codes, n_clusters, draws)
+    assert (lo, hi) == length_adjusted_interval(y, len_x, len_y, codes, counts, start=fit)
     # One resample done by hand: the judgments of the drawn clusters, refitted.
-    take = np.concatenate([np.flatnonzero(codes == c) for c in draws[0]])
+    take = np.concatenate(
+        [np.repeat(np.flatnonzero(codes == c), k) for c, k in enumerate(counts[0])]
+    )
     by_hand = length_adjusted_fit(y[take], len_x[take], len_y[take])
-    one = length_adjusted_interval(y, len_x, len_y, codes, n_clusters, draws[:1])
+    one = length_adjusted_interval(y, len_x, len_y, codes, counts[:1])
     assert one[0] == pytest.approx(1 / (1 + math.exp(-by_hand.intercept)), abs=1e-9)
+    # Judgments outside every drawable cluster (code -1) never come into a resample.
+    outside = codes.copy()
+    outside[codes == 0] = -1
+    shrunk = length_adjusted_interval(y, len_x, len_y, outside, counts[:1, :])
+    kept = np.concatenate(
+        [np.repeat(np.flatnonzero(codes == c), k) for c, k in enumerate(counts[0]) if c]
+    )
+    refit = length_adjusted_fit(y[kept], len_x[kept], len_y[kept])
+    assert shrunk[0] == pytest.approx(1 / (1 + math.exp(-refit.intercept)), abs=1e-9)
 
 
 @pytest.mark.parametrize(
@@ -148,6 +171,13 @@ def test_non_inferiority_p_value_is_scipys_one_sided_binomtest(wins, decided, ma
     z = (wins / decided - (0.5 - margin)) / 0.05
     assert result.cluster_p_value == pytest.approx(0.5 * math.erfc(z / math.sqrt(2)))
     assert result.holds == (result.p_value < 0.05 and result.cluster_p_value < 0.05)
+
+
+def test_non_inferiority_with_every_judgment_one_way():
+    assert non_inferiority(9, 9, 0.05, cluster_se=0.0).cluster_p_value == 0.0
+    assert non_inferiority(0, 9, 0.05, cluster_se=0.0).cluster_p_value == 1.0
+    assert non_inferiority(3, 9, 0.05, cluster_se=None).holds is False
+    assert non_inferiority(0, 0, 0.05, cluster_se=None).p_value is None
 
 
 # Benjamini & Hochberg (1995), section 4: the 15 p-values of their worked example; at

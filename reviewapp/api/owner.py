@@ -26,6 +26,7 @@ from ..exports import JUDGMENT_COLUMNS, judgment_csv_chunks, judgment_rows, stre
 from ..models import Assignment, Experiment, Membership
 from ..progress import experiment_progress
 from ..results import compute_results
+from ..results.by_tag import check_tag_field
 from ..reviewers import ReviewerConflict, add_automatic_reviewer, add_human_reviewer
 from .errors import ApiError, errors
 from .schemas import (
@@ -77,6 +78,8 @@ def experiment_out(experiment: Experiment, progress: dict) -> dict:
         "require_rationale": experiment.require_rationale,
         "ask_strength": experiment.ask_strength,
         "render_mode": experiment.render_mode,
+        "margin": experiment.margin,
+        "tag_field": experiment.tag_field,
         "instructions": experiment.instructions,
         "created_at": experiment.created_at,
         "progress": progress[experiment.pk],
@@ -100,6 +103,10 @@ def experiment_create(request, data: ExperimentIn):
     require_owner_role(request.auth)
     if not data.name.strip():
         raise ApiError(400, "bad_request", "The name must not be blank.")
+    try:
+        tag_field = check_tag_field(data.tag_field)
+    except ValueError as error:
+        raise ApiError(400, "bad_request", str(error)) from None
     if data.slug and Experiment.objects.filter(slug=data.slug).exists():
         raise ApiError(409, "conflict", f"The slug {data.slug!r} is taken.")
     try:
@@ -116,6 +123,8 @@ def experiment_create(request, data: ExperimentIn):
             require_rationale=data.require_rationale,
             ask_strength=data.ask_strength,
             render_mode=data.render_mode,
+            margin=data.margin,
+            tag_field=tag_field,
         )
     except DimensionError as error:
         raise ApiError(400, "invalid_dimensions", str(error)) from None
@@ -269,7 +278,7 @@ def reviewers_add(request, data: ReviewerIn, slug: str = Slug):
 @router.get(
     "/experiments/{slug}/results",
     summary="Results",
-    response={200: ResultsOut, **errors(401, 404, 422)},
+    response={200: ResultsOut, **errors(400, 401, 404, 422)},
 )
 def results(
     request,
@@ -278,10 +287,23 @@ def results(
         False, description="Count automatic reviewers in the preference statistics too."
     ),
     resamples: int = Query(1000, ge=0, le=5000, description="Bootstrap resamples; 0: none."),
+    by: str | None = Query(
+        None,
+        max_length=200,
+        description="Pair metadata field for by_tag (default: the experiment's tag_field; "
+        "empty: none).",
+    ),
 ):
     """The results JSON: the same figures as the results page and results.json."""
     experiment = owned(request, slug)
-    return compute_results(experiment, n_resamples=resamples, include_automatic=include_automatic)
+    if by is not None:
+        try:
+            by = check_tag_field(by)
+        except ValueError as error:
+            raise ApiError(400, "bad_request", str(error)) from None
+    return compute_results(
+        experiment, n_resamples=resamples, include_automatic=include_automatic, by=by
+    )
 
 
 def _text_response(media_type: str, description: str) -> dict:

@@ -73,6 +73,15 @@ class ErrorOut(Schema):
 # -- experiments ------------------------------------------------------------------------
 
 
+MARGIN = (
+    "Non-inferiority margin, 0 to 0.25: the results test whether X's win rate is above "
+    "0.5 minus this."
+)
+TAG_FIELD = (
+    "A pair metadata field the results are broken down by (by_tag); empty: none. Not digits only."
+)
+
+
 class ExperimentIn(Schema):
     # Strict: JSON 0 is not false, "3" is not 3.
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -99,6 +108,8 @@ class ExperimentIn(Schema):
     require_rationale: bool = False
     ask_strength: bool = False
     render_mode: RenderMode = Field(Experiment.RenderMode.MARKDOWN.value, description=RENDER_MODE)
+    margin: float = Field(0.05, ge=0, le=0.25, description=MARGIN)
+    tag_field: text(200) = Field("", description=TAG_FIELD)
 
 
 class ProgressOut(Schema):
@@ -123,6 +134,8 @@ class ExperimentOut(Schema):
     require_rationale: bool
     ask_strength: bool
     render_mode: RenderMode = Field(description=RENDER_MODE)
+    margin: float = Field(description=MARGIN)
+    tag_field: str = Field(description=TAG_FIELD)
     instructions: str
     created_at: datetime
     progress: ProgressOut

@@ -69,6 +69,16 @@ class Experiment(models.Model):
     too_fast_seconds = models.FloatField(
         default=5.0, help_text="Reviewers whose median seconds per pair is lower are flagged."
     )
+    margin = models.FloatField(
+        default=0.05,
+        help_text="Non-inferiority margin (0 to 0.25): X counts as not worse than Y when its "
+        "win rate is shown to be above 50 % minus this.",
+    )
+    tag_field = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Optional: a pair metadata field (e.g. category) to break results down by.",
+    )
     # Regular and gold pairs, counted by the upload stage when an import commits, so the
     # review screen does not count the experiment's pairs on every request.
     pair_count = models.PositiveIntegerField(default=0, editable=False)
@@ -96,6 +106,9 @@ class Experiment(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(too_fast_seconds__gte=0), name="experiment_too_fast_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(margin__gte=0) & Q(margin__lte=0.25), name="experiment_margin_0_to_0_25"
             ),
         ]
 

@@ -25,6 +25,8 @@ from .agreement import (
     item_patterns,
     outcome_counts_per_item,
 )
+from .by_tag import by_tag_figures
+from .clustered import arrival_order, pair_extras
 from .frame import ResultsData, orient, read_results_data
 from .pairs import (
     CONFIDENCE,
@@ -72,7 +74,7 @@ def _left_out(data: ResultsData, include_automatic: bool) -> set[int]:
 # column here. The subsets below copy only these (a million judgments: 25 MB a copy).
 FIGURE_COLUMNS = [
     "pair", "reviewer", "dimension", "outcome", "chose_left", "model_x", "model_y", "kind",
-    "reviewer_excluded",
+    "reviewer_excluded", "cluster", "length_x", "length_y", "external_id", "submitted_us",
 ]  # fmt: skip
 
 
@@ -86,17 +88,25 @@ class _ReviewerContext:
 
 
 def compute_results(
-    experiment: Experiment, *, n_resamples: int = 1000, include_automatic: bool = False
+    experiment: Experiment,
+    *,
+    n_resamples: int = 1000,
+    include_automatic: bool = False,
+    by: str | None = None,
 ) -> dict:
     """All figures of an experiment as a plain, JSON-ready dict (None, never NaN).
 
     Six queries whatever the size, seven with gold pairs (a test caps them). `n_resamples=0`
-    skips the bootstrap (ratings without intervals). Agreement categories: X won, Y won, tie.
+    skips the bootstrap (ratings and clustered intervals without intervals). Agreement
+    categories: X won, Y won, tie. `by`: the pair metadata field of the results by tag
+    (None: the experiment's `tag_field`; "": none).
     """
-    data = read_results_data(experiment)
+    tag_field = experiment.tag_field if by is None else by
+    data = read_results_data(experiment, tag_field)
     judgments, memberships = data.judgments, data.memberships
     # Gold pairs (attention checks) count only in the gold accuracy.
-    not_gold = judgments.loc[~judgments["is_gold"], FIGURE_COLUMNS]
+    columns = FIGURE_COLUMNS + ["tag"] if tag_field else FIGURE_COLUMNS
+    not_gold = judgments.loc[~judgments["is_gold"], columns]
     is_counted = _counted(not_gold, include_automatic)
     counted = not_gold[is_counted]
     left_out = _left_out(data, include_automatic)
@@ -118,8 +128,10 @@ def compute_results(
     reviewer_ids = set(figures) | set(seconds) | set(gold)
     reviewer_ids.update(r for by_reviewer in automatic.values() for r in by_reviewer)
     reviewer_ids.update(r for tables in cohen.values() for duo in tables for r in duo)
+    reviewer_ids.update(counted["reviewer"].unique().tolist())
     User = get_user_model()
     names = dict(User.objects.filter(pk__in=reviewer_ids).values_list("pk", User.USERNAME_FIELD))
+    arrival = arrival_order(counted, names)
 
     dimensions = {}
     for position, name in enumerate(data.dimensions):
@@ -127,9 +139,16 @@ def compute_results(
         patterns = item_patterns(items.loc[name] if name in items.index else items[:0])
         agreement = agreement_figures(*patterns, experiment.reviews_per_pair)
         agreement.update(cohen_figures(cohen.get(name, {}), names))
+        extras = pair_extras(
+            on_dimension, arrival, margin=experiment.margin,
+            seed=[experiment.seed, position], n_resamples=n_resamples,
+        )  # fmt: skip
         dimensions[name] = {
             "n_judgments": len(on_dimension),
-            "pairs": [pair_figures(c) for c in pairs[name]],
+            "pairs": [
+                {**pair_figures(c), **extras.get((c.model_x, c.model_y), {})} for c in pairs[name]
+            ],
+            "by_tag": by_tag_figures(on_dimension, tag_field) if tag_field else None,
             "models": model_figures(pairs[name], [experiment.seed, position], n_resamples),
             "agreement": agreement,
             "position_bias": position_bias_figures(on_dimension["chose_left"]),
@@ -150,6 +169,8 @@ def compute_results(
     results = {
         "experiment": experiment.slug,
         "baseline_model": experiment.baseline_model or None,
+        "margin": experiment.margin,
+        "tag_field": tag_field or None,
         "reviews_per_pair": experiment.reviews_per_pair,
         "include_automatic": include_automatic,
         "n_resamples": n_resamples,

@@ -9,21 +9,34 @@ take about 60 MB), and what is the same for every judgment of a pair or an assig
 read once per pair or assignment.
 
 A new column is one line in PAIR_COLUMNS, ASSIGNMENT_COLUMNS or JUDGMENT_COLUMNS, e.g.
-`"submitted_at": ("submitted_at", "datetime64[us, UTC]")` for assignments, or for pairs
-`"prompt_id": (KeyTextTransform("prompt_id", "metadata"), "category")` or
-`"length_a": (Length("output_a"), "int64")`.
+`"length_a": (Length("output_a"), "int32")`. A metadata field asked for by name (results by
+tag) is one more pair column, read only when asked.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from operator import itemgetter
 
 import numpy as np
 import pandas as pd
 from django.db import transaction
-from django.db.models import DurationField, ExpressionWrapper, F
+from django.db.models import (
+    Case,
+    DateTimeField,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    TextField,
+    Value,
+    When,
+)  # fmt: skip
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.functions import MD5, Concat, Length
+from django.db.models.lookups import IsNull
 
 from ..models import Assignment, Dimension, Experiment, Judgment, Membership, Pair
 
@@ -32,13 +45,50 @@ OUTCOMES = pd.CategoricalDtype(["X", "Y", "tie"])  # the same choice oriented X 
 STRENGTHS = pd.CategoricalDtype(list(Judgment.Strength.values))
 KINDS = pd.CategoricalDtype(list(Membership.Kind.values))
 
+_MICROSECOND = timedelta(microseconds=1)
 SECONDS_ON_PAIR = ExpressionWrapper(F("submitted_at") - F("shown_at"), output_field=DurationField())
+# The cluster of a pair's judgments: its prompt_id when the upload gave one (long format,
+# or a prompt_id column in wide format), else its exact prompt text. The text is compared
+# by its MD5 (computed by the database, only for pairs without an id) so that a million
+# judgments do not bring every prompt's text into memory.
+PROMPT_ID = KeyTextTransform("prompt_id", "metadata")
+PROMPT_CLUSTER = Case(
+    When(IsNull(PROMPT_ID, False), then=Concat(Value("id:"), PROMPT_ID, output_field=TextField())),
+    default=Concat(Value("text:"), MD5("prompt")),
+    output_field=TextField(),
+)
+# When it was submitted, as microseconds since 2000: read as a duration, which the
+# database driver loads in C, where Django's time-zone-aware timestamp loader is Python
+# (a second per 300,000 timestamps).
+SUBMITTED_SINCE_2000 = ExpressionWrapper(
+    F("submitted_at") - Value(datetime(2000, 1, 1, tzinfo=UTC), output_field=DateTimeField()),
+    output_field=DurationField(),
+)
+
+
+def _microseconds(durations: list) -> np.ndarray:
+    return np.fromiter((d // _MICROSECOND for d in durations), np.int64, len(durations))
 
 
 def _seconds(durations: list) -> np.ndarray:
     return np.fromiter(
         (np.nan if d is None else d.total_seconds() for d in durations), float, len(durations)
     )
+
+
+def tag_text(value) -> str:
+    """A metadata value as the tag it gives: a string as it is, a missing or null value as
+    "" (no tag), anything else as its JSON text (7, true, ["a"])."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _tags(values: list) -> pd.Categorical:
+    codes, categories = pd.factorize(np.array([tag_text(v) for v in values], dtype=object))
+    return pd.Categorical.from_codes(codes, categories=categories)
 
 
 # Frame column: (ORM path or expression, dtype or converter). Read once per pair...
@@ -48,6 +98,10 @@ PAIR_COLUMNS = {
     "model_b": ("model_b", "category"),
     "is_gold": ("is_gold", "bool"),
     "pair_excluded": ("excluded", "bool"),
+    "external_id": ("external_id", "category"),
+    "cluster": (PROMPT_CLUSTER, "category"),
+    "length_a": (Length("output_a"), "int32"),
+    "length_b": (Length("output_b"), "int32"),
 }
 # ... once per submitted assignment ...
 ASSIGNMENT_COLUMNS = {
@@ -56,6 +110,7 @@ ASSIGNMENT_COLUMNS = {
     "reviewer": ("reviewer_id", "int64"),
     "left_is_a": ("left_is_a", "boolean"),  # the side shown; <NA>: unknown (imported)
     "seconds": (SECONDS_ON_PAIR, _seconds),
+    "submitted_us": (SUBMITTED_SINCE_2000, _microseconds),
 }
 # ... and once per judgment.
 JUDGMENT_COLUMNS = {
@@ -76,7 +131,9 @@ class ResultsData:
     `judgments`: one row per judgment of a submitted assignment: the PAIR_COLUMNS,
     ASSIGNMENT_COLUMNS and JUDGMENT_COLUMNS, plus `dimension` (its name; categories in
     rubric order), `model_x` / `model_y` / `x_is_a` / `outcome` (the comparison oriented
-    X vs Y, see `orient`), `chose_left` (<NA>: a tie or an unknown side), `kind` and
+    X vs Y, see `orient`), `length_x` / `length_y` (X's and Y's output lengths in
+    characters; the PAIR_COLUMNS' `cluster` and the ASSIGNMENT_COLUMNS' `submitted_us`
+    come with them), `chose_left` (<NA>: a tie or an unknown side), `kind` and
     `reviewer_excluded` (the reviewer's membership; none: a counted human) and
     `gold_answer` (the expected choice on gold pairs, else missing).
     `assignments`: one row per submitted assignment, judged or not (the same columns
@@ -164,7 +221,13 @@ def _orient_models(pairs: pd.DataFrame, baseline: str) -> pd.DataFrame:
         model_y=pd.Categorical([y for _, y in oriented], categories=models),
         x_is_a=np.array(x_is_a, dtype=bool),
     )
-    return pairs.merge(combos, how="left", on=["model_a", "model_b"])
+    pairs = pairs.merge(combos, how="left", on=["model_a", "model_b"])
+    # Output lengths in the same orientation: X's output and Y's.
+    x_is_a = pairs["x_is_a"].to_numpy()
+    length_a, length_b = pairs.pop("length_a").to_numpy(), pairs.pop("length_b").to_numpy()
+    pairs["length_x"] = np.where(x_is_a, length_a, length_b)
+    pairs["length_y"] = np.where(x_is_a, length_b, length_a)
+    return pairs
 
 
 def _outcome(frame: pd.DataFrame) -> pd.Categorical:
@@ -232,8 +295,10 @@ def _memberships(experiment: Experiment) -> dict[int, tuple[str, bool]]:
     }
 
 
-def read_results_data(experiment: Experiment) -> ResultsData:
-    """The experiment's submitted judgments as one frame (6 queries, 7 with gold pairs)."""
+def read_results_data(experiment: Experiment, tag_field: str = "") -> ResultsData:
+    """The experiment's submitted judgments as one frame (6 queries, 7 with gold pairs).
+    With `tag_field`, the frame has a `tag` column: that metadata field of each pair, as
+    `tag_text` gives it."""
     dimensions = list(
         Dimension.objects.filter(experiment=experiment)
         .order_by("position")
@@ -244,7 +309,10 @@ def read_results_data(experiment: Experiment) -> ResultsData:
     # One transaction: PostgreSQL's server-side cursor then needs no WITH HOLD copy.
     with transaction.atomic(savepoint=False):
         assignments = _read(submitted, ASSIGNMENT_COLUMNS)
-        pairs = _read(Pair.objects.filter(pk__in=submitted.values("pair_id")), PAIR_COLUMNS)
+        pair_columns = PAIR_COLUMNS
+        if tag_field:
+            pair_columns = {**PAIR_COLUMNS, "tag": (KeyTransform(tag_field, "metadata"), _tags)}
+        pairs = _read(Pair.objects.filter(pk__in=submitted.values("pair_id")), pair_columns)
         judgments = _read(
             Judgment.objects.filter(dimension_id__in=[pk for pk, _ in dimensions]),
             JUDGMENT_COLUMNS,

@@ -73,8 +73,9 @@ def verdict(results: dict) -> str:
             f"{pair['n']} judgments were ties; {agreement}."
         )
     rate = pair["x_win_rate"]
-    lo, hi = pair["x_win_rate_ci"]
+    lo, hi, by_prompt = _verdict_interval(pair)
     p_text = format_p(pair["p_value"])
+    clauses = _length_clause(pair) + _noninferiority_clause(pair, results["baseline_model"])
     decided = f"{pair['decided']} decided judgment{'s' if pair['decided'] != 1 else ''}"
     if lo > 0.5 or hi < 0.5:
         if lo > 0.5:
@@ -83,10 +84,53 @@ def verdict(results: dict) -> str:
             winner, loser, share, ci = y, x, 1 - rate, (1 - hi, 1 - lo)
         return (
             f"{winner} beats {loser} on {dimension_name}: {_percent(share)} % of {decided}, "
-            f"95 % CI {_percent(ci[0])}–{_percent(ci[1])} %, {p_text}; {agreement}."
+            f"95 % CI {_percent(ci[0])}–{_percent(ci[1])} %{by_prompt}, {p_text}; "
+            f"{agreement}{clauses}."
         )
     return (
         f"No clear winner between {x} and {y} on {dimension_name} yet: {x} wins "
-        f"{_percent(rate)} % of {decided}, 95 % CI {_percent(lo)}–{_percent(hi)} %, "
-        f"{p_text}; {agreement}."
+        f"{_percent(rate)} % of {decided}, 95 % CI {_percent(lo)}–{_percent(hi)} %{by_prompt}, "
+        f"{p_text}; {agreement}{clauses}."
+    )
+
+
+# Adjusted and raw win rates (both with ties as half) further apart than this get a clause.
+LENGTH_CLAUSE_POINTS = 0.05
+
+
+def _verdict_interval(pair: dict) -> tuple[float, float, str]:
+    """The interval the verdict speaks of: clustered by prompt when there is one (judgments
+    of one prompt are not independent), else the Wilson interval."""
+    lo, hi = pair.get("x_win_rate_cluster_ci") or (None, None)
+    if lo is not None:
+        return lo, hi, " (clustered by prompt)"
+    lo, hi = pair["x_win_rate_ci"]
+    return lo, hi, ""
+
+
+def _length_clause(pair: dict) -> str:
+    length = pair.get("length") or {}
+    adjusted, raw = length.get("adjusted_x_win_rate"), pair["x_win_rate_ties_half"]
+    if adjusted is None or raw is None or abs(adjusted - raw) <= LENGTH_CLAUSE_POINTS:
+        return ""
+    return (
+        f"; with outputs of equal length {pair['model_x']} would score {_percent(adjusted)} % "
+        f"instead of {_percent(raw)} % (ties as half), so output length sways the reviewers"
+    )
+
+
+def _noninferiority_clause(pair: dict, baseline: str | None) -> str:
+    """With a baseline, whether X is shown not to be worse than it by more than the margin."""
+    test = pair.get("noninferiority")
+    if not baseline or pair["model_y"] != baseline or not test or test["p_value"] is None:
+        return ""
+    margin = f"{100 * test['margin']:g} points"
+    evidence = f"{format_p(test['p_value'])}, clustered {format_p(test['cluster_p_value'])}"
+    if test["holds"]:
+        return (
+            f"; {pair['model_x']} is not worse than {baseline} by more than {margin} ({evidence})"
+        )
+    return (
+        f"; it is not yet shown that {pair['model_x']} is not worse than {baseline} by more "
+        f"than {margin} ({evidence})"
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from scipy import special
+from scipy import sparse, special
 
 # A logistic fit whose coefficients pass this has no finite maximum (separation): the
 # likelihood keeps rising as they grow, and the adjusted rate would be 0 or 1 by fiat.
@@ -20,11 +20,13 @@ MAX_LOGIT_COEF = 30.0
 MAX_ITERATIONS = 100
 TOLERANCE = 1e-10
 MIN_JUDGMENTS_FOR_LENGTH = 10
+# Resamples x length differences held at once by the length bootstrap (8 bytes each).
+RESAMPLE_CELLS = 1_000_000
 
 
 def cluster_codes(clusters) -> tuple[np.ndarray, int]:
-    """Cluster labels -> (codes 0..G-1 in order of first sorted label, G)."""
-    _, codes = np.unique(np.asarray(clusters, dtype=object).astype(str), return_inverse=True)
+    """Cluster labels (numbers or strings) -> (codes 0..G-1 in sorted label order, G)."""
+    _, codes = np.unique(np.asarray(clusters), return_inverse=True)
     codes = codes.reshape(-1)
     return codes, int(codes.max()) + 1 if codes.size else 0
 
@@ -35,14 +37,22 @@ def cluster_robust_se(y, clusters) -> float | None:
     The intercept's standard error in an intercept-only OLS,
     ``statsmodels.OLS(y, ones).fit(cov_type="cluster", cov_kwds={"groups": clusters})``
     with its defaults: V = G / (G - 1) * (N - 1) / (N - K) * sum_g (sum_{i in g} e_i)^2 / N^2
-    with residuals e_i = y_i - mean(y) and K = 1 parameter. None with fewer than two
-    observations or two clusters."""
+    with residuals e_i = y_i - mean(y) and K = 1 parameter (so (N - 1) / (N - K) = 1).
+    None with fewer than two observations or two clusters."""
     y = np.asarray(y, dtype=float)
-    n = y.size
     codes, n_clusters = cluster_codes(clusters)
+    sums = np.bincount(codes, weights=y, minlength=n_clusters)
+    return cluster_robust_se_from_sums(sums, np.bincount(codes, minlength=n_clusters))
+
+
+def cluster_robust_se_from_sums(sums, counts) -> float | None:
+    """cluster_robust_se from each cluster's sum of y and number of observations (the
+    residuals' sum in cluster g is sum_g - n_g * mean(y))."""
+    sums, counts = np.asarray(sums, dtype=float), np.asarray(counts, dtype=float)
+    n, n_clusters = float(counts.sum()), int(np.count_nonzero(counts))
     if n < 2 or n_clusters < 2:
         return None
-    residual_sums = np.bincount(codes, weights=y - y.mean(), minlength=n_clusters)
+    residual_sums = sums - counts * (sums.sum() / n)
     variance = n_clusters / (n_clusters - 1) * float(residual_sums @ residual_sums) / n**2
     return float(np.sqrt(variance))
 
@@ -62,11 +72,16 @@ def design_effect(cluster_se: float | None, independent_se: float | None) -> flo
     return float((cluster_se / independent_se) ** 2)
 
 
-def cluster_bootstrap_draws(n_clusters: int, n_resamples: int, seed) -> np.ndarray:
-    """(n_resamples, n_clusters) cluster codes drawn with replacement: each resample draws
-    as many clusters as there are, and takes every judgment of each drawn cluster."""
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, n_clusters, size=(n_resamples, n_clusters))
+def cluster_draw_counts(n_clusters: int, n_resamples: int, rng) -> np.ndarray:
+    """(n_resamples, n_clusters): how often each cluster is drawn when each resample draws
+    n_clusters clusters uniformly with replacement (every judgment of a drawn cluster
+    comes along as many times)."""
+    rng = np.random.default_rng(rng)
+    draws = rng.integers(0, n_clusters, size=(n_resamples, n_clusters))
+    draws += np.arange(n_resamples)[:, None] * n_clusters
+    return np.bincount(draws.ravel(), minlength=n_resamples * n_clusters).reshape(
+        n_resamples, n_clusters
+    )
 
 
 def _percentile_interval(values: np.ndarray, confidence: float) -> tuple:
@@ -78,18 +93,39 @@ def _percentile_interval(values: np.ndarray, confidence: float) -> tuple:
     return (float(lo), float(hi))
 
 
-def cluster_bootstrap_mean_interval(
-    y, codes: np.ndarray, n_clusters: int, draws: np.ndarray, confidence: float = 0.95
+def cluster_bootstrap_ratio_interval(
+    successes, trials, counts: np.ndarray, confidence: float = 0.95
 ) -> tuple:
-    """Percentile interval of the mean of y over cluster-bootstrap resamples (draws from
-    cluster_bootstrap_draws over the same codes). (None, None) without resamples."""
-    y = np.asarray(y, dtype=float)
-    if y.size == 0 or draws.size == 0:
+    """Percentile interval of sum(successes) / sum(trials) over cluster-bootstrap
+    resamples: `successes`, `trials` per cluster, `counts` from cluster_draw_counts."""
+    if counts.size == 0:
         return (None, None)
-    sums = np.bincount(codes, weights=y, minlength=n_clusters)
-    counts = np.bincount(codes, minlength=n_clusters).astype(float)
-    means = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
-    return _percentile_interval(means, confidence)
+    successes = np.asarray(successes, dtype=float)
+    trials = np.asarray(trials, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _percentile_interval((counts @ successes) / (counts @ trials), confidence)
+
+
+def cluster_bootstrap_rate_interval(
+    successes, trials, n_resamples: int, rng, confidence: float = 0.95
+) -> tuple:
+    """The same interval as cluster_bootstrap_ratio_interval over cluster_draw_counts, drawn
+    by cluster kind: a resample's ratio only depends on how many clusters of each
+    (successes, trials) were drawn, and drawing G clusters uniformly with replacement
+    draws those numbers from Multinomial(G, share of each kind). So the cost is
+    n_resamples x the kinds (a few dozen), not n_resamples x G. Successes and trials are
+    whole numbers."""
+    successes = np.asarray(successes, dtype=float)
+    trials = np.asarray(trials, dtype=float)
+    n_clusters = successes.size
+    if n_clusters == 0 or n_resamples <= 0:
+        return (None, None)
+    rng = np.random.default_rng(rng)
+    # One number per kind (whole numbers, successes <= trials).
+    key = successes * (trials.max() + 1) + trials
+    _, first, frequency = np.unique(key, return_index=True, return_counts=True)
+    counts = rng.multinomial(n_clusters, frequency / n_clusters, size=n_resamples)
+    return cluster_bootstrap_ratio_interval(successes[first], trials[first], counts, confidence)
 
 
 # --------------------------------------------------------------------------- length
@@ -100,13 +136,15 @@ class LengthFit(NamedTuple):
     coef: float
 
 
-def _fit_logit_batch(y: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.ndarray:
+def _fit_logit_batch(
+    y: np.ndarray, d: np.ndarray, w: np.ndarray, start: tuple[float, float] = (0.0, 0.0)
+) -> np.ndarray:
     """Newton-Raphson for logit P(y) = b0 + b1 d with fractional y, a row per problem.
 
     y, d, w: (R, U) outcomes, covariates, weights (frequency weights; 0 = absent).
     Returns (R, 2) coefficients, NaN where the fit has no finite maximum or does not
-    converge within MAX_ITERATIONS."""
-    beta = np.zeros((y.shape[0], 2))
+    converge within MAX_ITERATIONS. `start` only changes how fast it gets there."""
+    beta = np.tile(np.asarray(start, dtype=float), (y.shape[0], 1))
     active = np.ones(y.shape[0], dtype=bool)
     converged = np.zeros(y.shape[0], dtype=bool)
     for _ in range(MAX_ITERATIONS):
@@ -117,8 +155,9 @@ def _fit_logit_batch(y: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.ndarray:
         p = special.expit(b[:, :1] + b[:, 1:] * dd)
         r = ww * (yy - p)
         v = ww * p * (1 - p)
+        vd = v * dd
         g0, g1 = r.sum(axis=1), (r * dd).sum(axis=1)
-        h00, h01, h11 = v.sum(axis=1), (v * dd).sum(axis=1), (v * dd * dd).sum(axis=1)
+        h00, h01, h11 = v.sum(axis=1), vd.sum(axis=1), (vd * dd).sum(axis=1)
         det = h00 * h11 - h01 * h01
         with np.errstate(divide="ignore", invalid="ignore"):
             step0 = (h11 * g0 - h01 * g1) / det
@@ -138,12 +177,20 @@ def _length_covariate(diff: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """tanh(diff / s) per row, s the sample sd (ddof 1) of diff over the row's weighted
     judgments; NaN rows where s is 0 or undefined."""
     n = weights.sum(axis=1, keepdims=True)
-    mean = (weights * diff).sum(axis=1, keepdims=True) / n
     with np.errstate(divide="ignore", invalid="ignore"):
+        mean = (weights * diff).sum(axis=1, keepdims=True) / n
         var = (weights * (diff - mean) ** 2).sum(axis=1, keepdims=True) / (n - 1)
         s = np.sqrt(var)
         s[~(s > 0)] = np.nan
         return np.tanh(diff / s)
+
+
+def _by_difference(diff: np.ndarray):
+    """Judgments with the same length difference share d, so in the likelihood they are
+    one row weighted by their number, with their mean outcome: (values, index of each
+    judgment's value)."""
+    values, at = np.unique(diff, return_inverse=True)
+    return values, at.reshape(-1)
 
 
 def length_adjusted_fit(y, len_x, len_y) -> LengthFit | None:
@@ -156,12 +203,16 @@ def length_adjusted_fit(y, len_x, len_y) -> LengthFit | None:
     y = np.asarray(y, dtype=float)
     if y.size < MIN_JUDGMENTS_FOR_LENGTH:
         return None
-    diff = (np.asarray(len_x, dtype=float) - np.asarray(len_y, dtype=float))[None, :]
-    weights = np.ones_like(diff)
-    d = _length_covariate(diff, weights)
+    diff = np.asarray(len_x, dtype=float) - np.asarray(len_y, dtype=float)
+    if diff.min() == diff.max():
+        return None  # s = 0
+    values, at = _by_difference(diff)
+    weights = np.bincount(at, minlength=values.size).astype(float)[None, :]
+    y_sums = np.bincount(at, weights=y, minlength=values.size)[None, :]
+    d = _length_covariate(values[None, :], weights)
     if not np.isfinite(d).all():
         return None
-    (b0, b1) = _fit_logit_batch(y[None, :], d, weights)[0]
+    (b0, b1) = _fit_logit_batch(y_sums / weights, d, weights)[0]
     if not (np.isfinite(b0) and np.isfinite(b1)):
         return None
     return LengthFit(float(b0), float(b1))
@@ -172,39 +223,44 @@ def length_adjusted_interval(
     len_x,
     len_y,
     codes: np.ndarray,
-    n_clusters: int,
-    draws: np.ndarray,
+    counts: np.ndarray,
     confidence: float = 0.95,
-    chunk: int = 250,
+    start: LengthFit | None = None,
 ) -> tuple:
     """Percentile interval of sigmoid(b0) over cluster-bootstrap resamples: each resample
-    takes every judgment (ties included) of its drawn clusters and recomputes s, d and the
-    fit; resamples without a fit are left out. The draws are those of the clustered win
-    rate, so both intervals see the same resamples."""
+    takes every judgment (ties included) of its drawn clusters as often as the cluster was
+    drawn (`counts` from cluster_draw_counts; `codes` the cluster of each judgment, -1 for
+    one in no drawable cluster) and recomputes s, d and the fit; resamples without a fit
+    are left out. `start` (the full-sample fit) only speeds up the fits."""
     y = np.asarray(y, dtype=float)
     diff = np.asarray(len_x, dtype=float) - np.asarray(len_y, dtype=float)
-    if y.size == 0 or draws.size == 0:
+    codes = np.asarray(codes)
+    drawable = codes >= 0
+    if not drawable.any() or counts.size == 0:
         return (None, None)
-    # Judgments of one cluster with the same outcome and length difference are one row
-    # with a count: a resample only changes how often each row is counted.
-    keys = np.stack([codes.astype(float), y, diff], axis=1)
-    rows, row_of, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
-    row_cluster = rows[:, 0].astype(int)
-    del row_of
+    values, at = _by_difference(diff[drawable])
+    shape = (counts.shape[1], values.size)
+    # Per cluster and length difference: judgments and the sum of their outcomes; a
+    # resample's weights are then the draw counts times these.
+    cluster_judgments = sparse.csr_matrix(
+        (np.ones(at.size), (codes[drawable], at)), shape=shape
+    ).T.tocsr()
+    cluster_outcomes = sparse.csr_matrix(
+        (y[drawable], (codes[drawable], at)), shape=shape
+    ).T.tocsr()
+    begin = (0.0, 0.0) if start is None else (start.intercept, start.coef)
+    chunk = max(1, RESAMPLE_CELLS // values.size)
     rates = []
-    for start in range(0, draws.shape[0], chunk):
-        block = draws[start : start + chunk]
-        # How often each cluster was drawn in each resample -> weights per row.
-        times = np.zeros((block.shape[0], n_clusters))
-        np.add.at(times, (np.repeat(np.arange(block.shape[0]), block.shape[1]), block.ravel()), 1)
-        weights = times[:, row_cluster] * counts[None, :]
-        diff_rows = np.broadcast_to(rows[:, 2], weights.shape)
-        d = _length_covariate(diff_rows, weights)
-        d = np.where(weights > 0, d, 0.0)
+    for first in range(0, counts.shape[0], chunk):
+        block = counts[first : first + chunk].T.astype(float)
+        weights = np.asarray(cluster_judgments @ block).T
+        outcome_sums = np.asarray(cluster_outcomes @ block).T
+        d = _length_covariate(np.broadcast_to(values, weights.shape), weights)
         ok = np.isfinite(d).all(axis=1)
-        beta = np.full((block.shape[0], 2), np.nan)
+        beta = np.full((weights.shape[0], 2), np.nan)
         if ok.any():
-            y_rows = np.broadcast_to(rows[:, 1], weights.shape)
-            beta[ok] = _fit_logit_batch(y_rows[ok], d[ok], weights[ok])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                outcome = np.where(weights > 0, outcome_sums / weights, 0.0)
+            beta[ok] = _fit_logit_batch(outcome[ok], d[ok], weights[ok], begin)
         rates.append(special.expit(beta[:, 0]))
     return _percentile_interval(np.concatenate(rates), confidence)

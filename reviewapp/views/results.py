@@ -5,15 +5,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from ..access import get_experiment_for_owner
 from ..exports import stream_csv, streamed_download
 from ..models import Membership
-from ..plots import forest_plot, ratings_plot
+from ..plots import forest_plot, ratings_plot, tag_forest_plot
 from ..results import RESULT_TABLES, compute_results, format_p, result_table, strength_word
+from ..results.by_tag import check_tag_field
 
 
 def _pct(value, digits: int = 0) -> str:
@@ -37,7 +38,7 @@ def _p_cell(p) -> str:
 
 
 def _pair_display(pair: dict) -> dict:
-    if pair["ci_excludes_half"]:
+    if pair["more_decided_needed"] == 0:
         needed = "reached"
     elif pair["more_decided_needed"] is None:
         needed = "—"
@@ -54,6 +55,87 @@ def _pair_display(pair: dict) -> dict:
         "detectable_text": (
             "— (too few decided judgments)" if detectable is None else _pct(detectable)
         ),
+    }
+
+
+def _extras_display(pair: dict, baseline: str | None) -> dict:
+    """The clustered, length, non-inferiority and anytime figures of a pair, as words."""
+    if "prompts" not in pair:
+        return {}
+    length, test = pair["length"], pair["noninferiority"]
+    effect, anytime_p = pair["design_effect"], pair["anytime_p_value"]
+    margin = f"{100 * test['margin']:g} points"
+    if test["p_value"] is None:
+        noninferiority = "—"
+    elif test["holds"]:
+        noninferiority = f"not worse by more than {margin}"
+    else:
+        noninferiority = f"not shown (margin {margin})"
+    against_baseline = bool(baseline) and pair["model_y"] == baseline
+    return {
+        "cluster_ci_text": _interval(pair["x_win_rate_cluster_ci"]),
+        "design_effect_text": _number(effect, 1),
+        # Three decimals near the 0.05 line, so "0.05" never stands beside "you may stop".
+        "anytime_p_text": (
+            f"{anytime_p:.3f}"
+            if anytime_p is not None and 0.01 <= anytime_p < 0.1
+            else _p_cell(anytime_p)
+        ),
+        "anytime_ci_text": _interval(pair["anytime_ci"]),
+        "may_stop": anytime_p is not None and anytime_p < 0.05,
+        "x_chars_text": _number(length["x_mean_chars"], 0),
+        "y_chars_text": _number(length["y_mean_chars"], 0),
+        "longer_text": _pct(length["x_longer_share"]),
+        "coef_text": _number(length["coef"]),
+        "adjusted_text": _pct(length["adjusted_x_win_rate"]),
+        "adjusted_ci_text": _interval(length["adjusted_ci"]),
+        "length_warning": length["warning"],
+        "noninferiority_text": noninferiority,
+        "noninferiority_p_text": _p_cell(test["p_value"]),
+        "noninferiority_cluster_p_text": _p_cell(test["cluster_p_value"]),
+        # With a baseline the test reads "X is not worse than the baseline".
+        "noninferiority_sentence": (
+            (
+                f"{pair['model_x']} is not worse than {baseline} by more than {margin}"
+                if test["holds"]
+                else f"It is not yet shown that {pair['model_x']} is not worse than "
+                f"{baseline} by more than {margin}"
+            )
+            if against_baseline and test["p_value"] is not None
+            else ""
+        ),
+    }
+
+
+def _by_tag_display(name: str, position: int, by_tag: dict | None) -> dict | None:
+    if not by_tag:
+        return None
+    rows = [
+        {
+            "tag": group["tag"],
+            **pair,
+            "rate_text": _pct(pair["x_win_rate"]),
+            "ci_text": _interval(pair["x_win_rate_ci"]),
+            "p_text": _p_cell(pair["p_value"]),
+            "holm_text": _p_cell(pair["p_holm"]),
+            "bh_text": _p_cell(pair["p_bh"]),
+            "significant": pair["p_holm"] is not None and pair["p_holm"] < 0.05,
+        }
+        for group in by_tag["groups"]
+        for pair in group["pairs"]
+    ]
+    heterogeneity = [
+        {**h, "p_text": "—" if h["p_value"] is None else format_p(h["p_value"])}
+        for h in by_tag["heterogeneity"]
+    ]
+    plot = tag_forest_plot(name, by_tag, plot_id=f"tags-{position}") if rows else ""
+    return {
+        "field": by_tag["field"],
+        "rows": rows,
+        "family": sum(1 for row in rows if row["decided"]),
+        "heterogeneity": heterogeneity,
+        # Plots are built from escaped strings only (see plots.py).
+        "plot": mark_safe(plot),
     }
 
 
@@ -102,7 +184,11 @@ def results_context(results: dict) -> dict:
                 "anchor": f"dimension-{position}",
                 "n_judgments": dim["n_judgments"],
                 "n_text": f"{dim['n_judgments']:,}",
-                "pairs": [_pair_display(p) for p in dim["pairs"]],
+                "pairs": [
+                    {**_pair_display(p), **_extras_display(p, results["baseline_model"])}
+                    for p in dim["pairs"]
+                ],
+                "by_tag": _by_tag_display(name, position, dim.get("by_tag")),
                 # Plots are built from escaped strings only (see plots.py).
                 "forest": mark_safe(forest_plot(name, dim["pairs"], plot_id=f"forest-{position}"))
                 if dim["pairs"]
@@ -130,7 +216,15 @@ def results_context(results: dict) -> dict:
         "reviewers": [_reviewer_display(r) for r in results["reviewers"]],
         "pooled_majority_text": _pct(results["reviewers_pooled_majority_agreement"]),
         "too_fast_seconds": f"{results['too_fast_seconds']:g}",
+        "margin_text": f"{100 * results['margin']:g} points",
     }
+
+
+def _by(request) -> str | None:
+    """`?by=FIELD`: the metadata field of the results by tag (absent: the experiment's
+    setting; empty: none). ValueError when no field can have that name."""
+    by = request.GET.get("by")
+    return None if by is None else check_tag_field(by)
 
 
 @login_required
@@ -138,10 +232,20 @@ def results_context(results: dict) -> dict:
 def results_page(request, slug):
     experiment = get_experiment_for_owner(request.user, slug)
     include_automatic = request.GET.get("automatic") == "1"
-    results = compute_results(experiment, include_automatic=include_automatic)
+    try:
+        by = _by(request)
+    except ValueError as error:
+        # Plain text: the message quotes what was asked for.
+        return HttpResponseBadRequest(str(error), content_type="text/plain; charset=utf-8")
+    results = compute_results(experiment, include_automatic=include_automatic, by=by)
     context = {
         "experiment": experiment,
         "include_automatic": include_automatic,
+        "by": results["tag_field"] or "",
+        # The links to the JSON and CSV ask for what the page shows.
+        "query": urlencode(
+            {key: request.GET[key] for key in ("automatic", "by") if key in request.GET}
+        ),
         **results_context(results),
     }
     return render(request, "results/results.html", context)
@@ -152,7 +256,12 @@ def results_page(request, slug):
 def results_json(request, slug):
     experiment = get_experiment_for_owner(request.user, slug)
     include_automatic = request.GET.get("automatic") == "1"
-    results = compute_results(experiment, include_automatic=include_automatic)
+    try:
+        by = _by(request)
+    except ValueError as error:
+        # Plain text: the message quotes what was asked for.
+        return HttpResponseBadRequest(str(error), content_type="text/plain; charset=utf-8")
+    results = compute_results(experiment, include_automatic=include_automatic, by=by)
     return JsonResponse(results, json_dumps_params={"allow_nan": False, "indent": 2})
 
 
@@ -194,11 +303,19 @@ def reviewer_exclusion(request, slug):
 @login_required
 @require_GET
 def results_csv(request, slug):
-    """One results table as CSV (`?table=pairs|models|agreement|reviewers`), for pandas."""
+    """One results table as CSV (`?table=pairs|models|agreement|reviewers|by_tag`), for
+    pandas."""
     experiment = get_experiment_for_owner(request.user, slug)
     table = request.GET.get("table", "pairs")
     if table not in RESULT_TABLES:
         return HttpResponseBadRequest(f"table must be one of {', '.join(RESULT_TABLES)}")
-    results = compute_results(experiment, include_automatic=request.GET.get("automatic") == "1")
+    try:
+        by = _by(request)
+    except ValueError as error:
+        # Plain text: the message quotes what was asked for.
+        return HttpResponseBadRequest(str(error), content_type="text/plain; charset=utf-8")
+    results = compute_results(
+        experiment, include_automatic=request.GET.get("automatic") == "1", by=by
+    )
     header, rows = result_table(results, table)
     return streamed_download(stream_csv(header, rows), f"{experiment.slug}-results-{table}.csv")

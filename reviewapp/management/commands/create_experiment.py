@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from reviewapp.experiments import DimensionError, create_experiment
 from reviewapp.models import DEFAULT_DIMENSIONS, Experiment
+from reviewapp.results.by_tag import check_tag_field
 
 
 class Command(BaseCommand):
@@ -29,6 +30,18 @@ class Command(BaseCommand):
             default=Experiment.RenderMode.MARKDOWN,
             help="How reviewers see prompts and outputs (default: %(default)s).",
         )
+        parser.add_argument(
+            "--margin",
+            type=float,
+            default=0.05,
+            help="Non-inferiority margin, 0 to 0.25 (default: %(default)s).",
+        )
+        parser.add_argument(
+            "--tag-field",
+            default="",
+            metavar="FIELD",
+            help="Pair metadata field to break the results down by (default: none).",
+        )
         parser.add_argument("--seed", type=int, help="Random seed (default: random).")
         parser.add_argument("--open", action="store_true", help="Open it for review at once.")
         parser.add_argument("--reviewers", default="", help="Comma-separated usernames to invite.")
@@ -43,6 +56,12 @@ class Command(BaseCommand):
             raise CommandError(f"An experiment with slug {opts['slug']!r} already exists.")
         if not 1 <= opts["reviews_per_pair"] <= 100:
             raise CommandError("--reviews-per-pair must be between 1 and 100.")
+        if not 0 <= opts["margin"] <= 0.25:
+            raise CommandError("--margin must be between 0 and 0.25.")
+        try:
+            tag_field = check_tag_field(opts["tag_field"])
+        except ValueError as error:
+            raise CommandError(str(error)) from None
         reviewer_names = [n.strip() for n in opts["reviewers"].split(",") if n.strip()]
         reviewers = list(users.filter(username__in=reviewer_names))
         missing = set(reviewer_names) - {u.username for u in reviewers}
@@ -62,6 +81,8 @@ class Command(BaseCommand):
                 require_rationale=opts["require_rationale"],
                 ask_strength=opts["ask_strength"],
                 render_mode=opts["render_mode"],
+                margin=opts["margin"],
+                tag_field=tag_field,
                 status=Experiment.Status.OPEN if opts["open"] else Experiment.Status.DRAFT,
                 **extra,
             )

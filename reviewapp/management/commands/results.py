@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from reviewapp.exports import neutralise_cell
 from reviewapp.management.lookup import experiment_or_error
 from reviewapp.results import RESULT_TABLES, compute_results, result_table
+from reviewapp.results.by_tag import check_tag_field
 
 
 class Command(BaseCommand):
@@ -35,16 +36,29 @@ class Command(BaseCommand):
             action="store_true",
             help="Count automatic judges' judgments too (left out by default).",
         )
+        parser.add_argument(
+            "--by",
+            metavar="FIELD",
+            help="Pair metadata field for the results by tag (default: the experiment's "
+            "tag field; an empty string: none).",
+        )
         parser.add_argument("-o", "--output", help="File to write (default: standard output).")
 
     def handle(self, *args, **opts):
         experiment = experiment_or_error(opts["experiment"])
         if opts["resamples"] < 0:
             raise CommandError("--resamples must be >= 0.")
+        by = opts["by"]
+        if by is not None:
+            try:
+                by = check_tag_field(by)
+            except ValueError as error:
+                raise CommandError(str(error)) from None
         results = compute_results(
             experiment,
             n_resamples=opts["resamples"],
             include_automatic=opts["include_automatic"],
+            by=by,
         )
         if opts["format"] == "json":
             text = json.dumps(results, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
