@@ -77,6 +77,9 @@ def experiment_out(experiment: Experiment, progress: dict) -> dict:
         "require_rationale": experiment.require_rationale,
         "ask_strength": experiment.ask_strength,
         "render_mode": experiment.render_mode,
+        "assignment_strategy": experiment.assignment_strategy,
+        "calibration_pairs": experiment.calibration_pairs,
+        "repeat_rate": experiment.repeat_rate,
         "instructions": experiment.instructions,
         "created_at": experiment.created_at,
         "progress": progress[experiment.pk],
@@ -116,6 +119,9 @@ def experiment_create(request, data: ExperimentIn):
             require_rationale=data.require_rationale,
             ask_strength=data.ask_strength,
             render_mode=data.render_mode,
+            assignment_strategy=data.assignment_strategy,
+            calibration_pairs=data.calibration_pairs,
+            repeat_rate=data.repeat_rate,
         )
     except DimensionError as error:
         raise ApiError(400, "invalid_dimensions", str(error)) from None
