@@ -56,6 +56,8 @@ ASSIGNMENT_COLUMNS = {
     "reviewer": ("reviewer_id", "int64"),
     "left_is_a": ("left_is_a", "boolean"),  # the side shown; <NA>: unknown (imported)
     "seconds": (SECONDS_ON_PAIR, _seconds),
+    # A swapped repeat (the reviewer's second answer): counted only in results/repeats.py.
+    "repeat": ("repeat", "bool"),
 }
 # ... and once per judgment.
 JUDGMENT_COLUMNS = {
