@@ -319,6 +319,7 @@ def judgment_lines(experiment):
     for row in judgment_rows(experiment, neutralise=False):
         record = dict(zip(JUDGMENT_COLUMNS, row, strict=True))
         record["excluded"] = record["excluded"] == "true"
+        record["repeat"] = record["repeat"] == "true"
         yield json.dumps(record, ensure_ascii=False) + "\n"
 
 
