@@ -9,7 +9,7 @@ from django.db.models import Count, Func, IntegerField, OuterRef, Subquery
 
 from reviewapp.assignment import _candidates
 from reviewapp.gold import gold_after
-from reviewapp.models import Assignment, Experiment, Membership
+from reviewapp.models import Assignment, Experiment, Membership, Pair
 from reviewapp.repeats import repeats_after
 
 
@@ -114,6 +114,21 @@ def reviewer_progress(
     if not count_remaining:
         return progress
     remaining = _candidates(experiment, reviewer).count()
+    # Repeats still to come and calibration pairs beyond k are open to them too.
+    if experiment.repeat_rate > 0:
+        remaining += Assignment.objects.filter(
+            experiment=experiment,
+            reviewer=reviewer,
+            repeat_due_at__isnull=False,
+            status=Assignment.Status.SUBMITTED,
+        ).count()
+    if experiment.calibration_pairs:
+        remaining += (
+            Pair.objects.filter(experiment=experiment, calibration=True, excluded=False)
+            .filter(slots_taken__gte=experiment.reviews_per_pair)
+            .exclude(assignments__reviewer=reviewer)
+            .count()
+        )
     return Progress(progress.done, progress.share, remaining_for_reviewer=remaining)
 
 

@@ -262,3 +262,25 @@ def test_import_without_the_repeat_column_refuses_a_second_answer(owner):
         import_judgments(fresh_copy(original, "lonely"), io.BytesIO(text.getvalue().encode()))
     assert refused.value.errors[0].column == "repeat"
     assert "first answer" in refused.value.errors[0].message
+
+
+@pytest.mark.django_db
+def test_repeats_still_to_come_keep_the_reviewer_going(owner):
+    # Once every pair has had its first showing, the repeats not given yet still count
+    # as work left (the home page's Continue button), and then come.
+    experiment = make_experiment(owner, n_pairs=8, reviews_per_pair=1, repeat_rate=0.5)
+    reviewer = make_user("solo")
+    experiment.reviewers.add(reviewer)
+    firsts = 0
+    while firsts < 8:
+        assignment = next_assignment(experiment, reviewer)
+        firsts += not assignment.repeat
+        answer(experiment, assignment, reviewer, always_left)
+    progress = reviewer_progress(experiment, reviewer)
+    given = Assignment.objects.filter(repeat=True).count()
+    planned = repeats_after(experiment, reviewer.pk, 8)
+    assert planned > given
+    assert progress.remaining_for_reviewer == planned - given
+    walk(experiment, reviewer)
+    assert Assignment.objects.filter(repeat=True).count() == planned
+    assert reviewer_progress(experiment, reviewer).remaining_for_reviewer == 0
