@@ -4,9 +4,19 @@ The assignment rule (stated once; the code below implements exactly this):
 
 - A reviewer's candidates are the experiment's regular pairs (not gold, not excluded by
   the owner) that still have a free slot (fewer than `reviews_per_pair` assignments hold
-  one) and that this reviewer has never been assigned (a unique (pair, reviewer)
-  constraint backs this up).
-- Fewest reviews first: only the candidates at the lowest slot level are considered.
+  one) and that this reviewer has never been assigned (a unique (pair, reviewer, repeat)
+  constraint backs this up: a pair comes back only as the reviewer's one repeat of it).
+- Calibration first (when the experiment has `calibration_pairs` N > 0): the N
+  calibration pairs (calibration.py says which) go to every reviewer before anything
+  else, gold included, in the reviewer's own order hash(seed, reviewer, pair); they have
+  no slot limit, so they get more than `reviews_per_pair` reviews.
+- Then a swapped repeat that is due (when `repeat_rate` > 0; repeats.py paces them): the
+  reviewer's own answered pair again, sides swapped, at least 5 other pairs after it
+  (fewer only once nothing else is left for them). A repeat takes no slot.
+- The slot level depends on the experiment's `assignment_strategy`. "spread", fewest
+  reviews first: only the candidates at the lowest slot level are considered. "complete",
+  complete pairs first: only those at the highest level below `reviews_per_pair`, so
+  pairs already started reach their k reviews (and agreement) before new ones start.
 - Then a random order of the reviewer's own, reproducible from the experiment seed: the
   reviewer's claim number n (n = pairs the queue has given them so far, kept on their
   membership as `claims`) starts at the point hash(seed, reviewer, n) of the pairs'
@@ -19,22 +29,20 @@ The assignment rule (stated once; the code below implements exactly this):
 - Gold pairs (attention checks) are outside that queue and have no slot limit. After n
   pairs from the queue a reviewer has had min(G, floor(gold_rate * n + u)) of the G gold
   pairs, u a seeded per-reviewer offset in [0, 1): the set rate, at positions that differ
-  between reviewers. A gold pair is given only instead of a regular pair that is available
-  to the reviewer, so the queue never ends in gold; gold pairs come in the order of
-  hash(seed, reviewer, pair).
+  between reviewers. A gold pair is given only instead of a regular pair or a repeat that
+  is available to the reviewer (never instead of a calibration pair), so the queue never
+  ends in gold; gold pairs come in the order of hash(seed, reviewer, pair).
 - Invite-link reviewers stop at their quota of submitted pairs (gold included).
 - Left/right is a seeded coin per (reviewer, pair), recorded on the Assignment.
-- A shown but unanswered assignment holds its slot for a lease; when the lease runs out
-  the slot is freed for somebody else. A skip frees the slot (for others, never for the
-  skipper).
+- A shown but unanswered assignment holds its slot for a lease (a repeat, just the
+  lease); when the lease runs out the slot is freed for somebody else. A skip frees the
+  slot (for others, never for the skipper).
 
-`Pair.slots_taken` counts the assignments holding a slot (shown with a live lease, or
-submitted). Every stage changes it through take_slot / free_slot only, under the pair's
-row lock (or SQLite's write lock), so two reviewers can never both take the last slot.
+`Pair.slots_taken` counts the assignments holding a slot (not repeats; shown with a live
+lease, or submitted). Every stage changes it through take_slot / free_slot only, under the
+pair's row lock (or SQLite's write lock), so two reviewers can never both take the last slot.
 """
 
-import hashlib
-import math
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -45,11 +53,15 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
+from .calibration import calibration_pair_due
+from .gold import gold_after, gold_pair_due
 from .models import Assignment, Experiment, Membership, Pair
+from .repeats import due_repeat_sql, give_repeat, pending_repeat, repeat_due_at
+from .seeded import by_pick_key, claim_start, left_is_a_for, seeded_bits
 
-MASK_BITS = 56
+__all__ = ["claim_start", "gold_after", "left_is_a_for", "seeded_bits"]  # homes: seeded, gold
 
-# Candidates of the lowest level each pick is drawn from (read in index order from the
+# Candidates of the strategy's level each pick is drawn from (read in index order from the
 # claim's starting point). Bigger mixes more; each costs an index entry.
 WINDOW = 50
 # Rounds of "everything left is locked by others: wait for one, then look again" (only
@@ -57,25 +69,13 @@ WINDOW = 50
 MAX_ROUNDS = 50
 
 
-def seeded_bits(*parts, bits: int = MASK_BITS) -> int:
-    digest = hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") >> (64 - bits)
-
-
-def left_is_a_for(seed: int, reviewer_id: int, external_id: str) -> bool:
-    """The side coin: reproducible from the experiment seed, independent per (reviewer, pair)."""
-    return seeded_bits(seed, "side", reviewer_id, external_id, bits=1) == 0
-
-
-def claim_start(seed: int, reviewer_id: int, n: int) -> int:
-    """Where the reviewer's n-th claim starts reading the shuffle-key space."""
-    return seeded_bits(seed, "start", reviewer_id, n)
-
-
 def _by_pick_key(experiment: Experiment, reviewer):
-    """Sort key for (id, shuffle_key) rows: the reviewer's own random rank of the pair,
-    hash(seed, reviewer, pair) (the pair named by its seeded shuffle key), then the id."""
-    return lambda row: (seeded_bits(experiment.seed, "pick", reviewer.pk, row[1]), row[0])
+    return by_pick_key(experiment.seed, reviewer.pk)
+
+
+def _level_order(experiment: Experiment) -> str:
+    """Which slot level the strategy serves first: SQL's direction for slots_taken."""
+    return "DESC" if experiment.assignment_strategy == Experiment.Strategy.COMPLETE else "ASC"
 
 
 # -- slots --------------------------------------------------------------------------------
@@ -126,14 +126,16 @@ def _release(experiment: Experiment, now: datetime) -> int:
         expired = list(
             _stale_leases(experiment, now)
             .select_for_update(skip_locked=True)
-            .values_list("pk", "pair_id")
+            .values_list("pk", "pair_id", "repeat")
         )
         if not expired:
             return 0
-        Assignment.objects.filter(pk__in=[pk for pk, _ in expired]).update(
-            status=Assignment.Status.EXPIRED
+        # An unanswered original will not come back: its repeat is no longer due.
+        Assignment.objects.filter(pk__in=[pk for pk, _, _ in expired]).update(
+            status=Assignment.Status.EXPIRED, repeat_due_at=None
         )
-        for pair_id, count in sorted(Counter(pair_id for _, pair_id in expired).items()):
+        holding = Counter(pair_id for _, pair_id, repeat in expired if not repeat)
+        for pair_id, count in sorted(holding.items()):
             free_slot(pair_id, count)
     return len(expired)
 
@@ -150,22 +152,26 @@ class ClaimState:
     window: list[tuple[int, int]]  # (id, shuffle_key) of the candidates the pick is among
     done: int  # the reviewer's submitted assignments (their progress, and the quota)
     members: int  # the experiment's members (their progress)
+    repeat_due: int | None = None  # the original of the reviewer's first due repeat
 
 
-def _claim_state(experiment: Experiment, reviewer, start: int, now: datetime) -> ClaimState:
+def _claim_state(
+    experiment: Experiment, reviewer, start: int, now: datetime, claims: int = 0
+) -> ClaimState:
     """The claim's read: the one hand-written statement on the request path.
 
     It is the rule above, as SQL that SQLite and PostgreSQL both run: the reviewer's live
     assignment, whether a lease has run out, the two counts progress needs, and the
-    window, i.e. the next WINDOW candidates of the lowest slot level from `start` in
-    shuffle-key order, wrapping around
+    window, i.e. the next WINDOW candidates of the strategy's slot level (the lowest, or
+    the highest below k) from `start` in shuffle-key order, wrapping around
     (only 2 x WINDOW index entries of that level are walked on each side of `start`, so
     a reviewer who skipped many of them gets a smaller window, and an empty one falls
     back to any free candidate). "Not had" is a probe of the (pair, reviewer) index per
     walked pair, never a read of the reviewer's history; the walks use the pair_queue
     index (experiment, is_gold, slots_taken, shuffle_key). `_candidates` is the same
     candidate rule for the ORM (the rare paths), and tests/test_assignment.py checks that
-    the two agree.
+    the two agree. With repeats on, one more column: the reviewer's first due repeat (a
+    probe of the assignment_repeats_due index, given their `claims`).
 
     Why SQL: built with the ORM, these three reads (two statements) cost about 5 ms of
     Python per claim, most of it building and compiling nested querysets, against under
@@ -187,7 +193,7 @@ def _claim_state(experiment: Experiment, reviewer, start: int, now: datetime) ->
             SELECT p.slots_taken AS n FROM {pair} p
             WHERE p.experiment_id = %(experiment)s AND p.is_gold = %(no)s
               AND p.excluded = %(no)s AND p.slots_taken < %(k)s AND {had} IS NULL
-            ORDER BY p.slots_taken LIMIT 1
+            ORDER BY p.slots_taken {_level_order(experiment)} LIMIT 1
         ), walked AS (
             SELECT 0 AS wrapped, id, shuffle_key FROM ({walk.format(side=">=")}) AS after_start
             UNION ALL
@@ -210,6 +216,7 @@ def _claim_state(experiment: Experiment, reviewer, start: int, now: datetime) ->
                 AND a.status = %(submitted)s),
             (SELECT COUNT(*) FROM {Membership._meta.db_table} m
               WHERE m.experiment_id = %(experiment)s),
+            {due_repeat_sql(experiment, assignment)},
             picked.id, picked.shuffle_key
         FROM (SELECT 1 AS one) AS one LEFT JOIN picked ON 1 = 1
         ORDER BY picked.wrapped, picked.shuffle_key
@@ -224,14 +231,15 @@ def _claim_state(experiment: Experiment, reviewer, start: int, now: datetime) ->
         "window": WINDOW,
         "shown": Assignment.Status.SHOWN,
         "submitted": Assignment.Status.SUBMITTED,
+        "claims": claims,
         "cutoff": connection.ops.adapt_datetimefield_value(now - lease_length()),
     }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    current_id, stale, done, members = rows[0][:4]
+    current_id, stale, done, members, repeat_due = rows[0][:5]
     window = [(pk, key) for *_, pk, key in rows if pk is not None]
-    return ClaimState(current_id, bool(stale), window, done, members)
+    return ClaimState(current_id, bool(stale), window, done, members, repeat_due)
 
 
 def _candidates(experiment: Experiment, reviewer):
@@ -286,30 +294,44 @@ def _lock_regular_pair(
         if pair is not None:
             return pair
     # Every pair of the window is being taken by somebody else: any free candidate.
+    level = "-slots_taken" if _level_order(experiment) == "DESC" else "slots_taken"
     return (
         _candidates(experiment, reviewer)
-        .order_by("slots_taken", "shuffle_key")
+        .order_by(level, "shuffle_key")
         .select_for_update(skip_locked=True, of=("self",))
         .first()
     )
 
 
-def _lock_reviewer(experiment: Experiment, reviewer) -> tuple[int | None, int]:
-    """Lock the reviewer's membership until the transaction ends; return (its id, claims).
+@dataclass(frozen=True)
+class _Place:
+    """Where the reviewer stands in the queue, read under their row lock."""
+
+    member_id: int | None  # None: not a member (scripts and tests)
+    claims: int  # pairs the queue has given them
+    originals: int  # of those, regular pairs given for the first time (pace the repeats)
+
+
+def _lock_reviewer(experiment: Experiment, reviewer) -> _Place:
+    """Lock the reviewer's membership until the transaction ends; return their _Place.
     Its own statement: under READ COMMITTED a read of assignments in the locking statement
     would miss the one the request it waited for has just committed. A non-member
     (scripts and tests call this directly) has their user row locked and history counted."""
     member = (
         Membership.objects.filter(experiment=experiment, user=reviewer)
         .select_for_update(no_key=True)
-        .values_list("pk", "claims")
+        .values_list("pk", "claims", "originals")
         .first()
     )
     if member is not None:
-        return member
+        return _Place(*member)
     users = get_user_model().objects.filter(pk=reviewer.pk)
     list(users.select_for_update(no_key=True).values_list("pk", flat=True))
-    return None, Assignment.objects.filter(experiment=experiment, reviewer=reviewer).count()
+    history = Assignment.objects.filter(experiment=experiment, reviewer=reviewer)
+    originals = 0
+    if experiment.repeat_rate > 0:
+        originals = history.filter(repeat=False, pair__is_gold=False).count()
+    return _Place(None, history.count(), originals)
 
 
 @dataclass(frozen=True)
@@ -344,9 +366,9 @@ def claim(experiment: Experiment, reviewer, quota: int | None = None, now=None) 
     for _round in range(MAX_ROUNDS):
         try:
             with transaction.atomic():
-                member_id, claims = _lock_reviewer(experiment, reviewer)
-                start = claim_start(experiment.seed, reviewer.pk, claims)
-                state = _claim_state(experiment, reviewer, start, now)
+                place = _lock_reviewer(experiment, reviewer)
+                start = claim_start(experiment.seed, reviewer.pk, place.claims)
+                state = _claim_state(experiment, reviewer, start, now, place.claims)
                 counts = {"done": state.done, "members": state.members}
                 if quota is not None and state.done >= quota:
                     return Claim(None, **counts)
@@ -355,19 +377,28 @@ def claim(experiment: Experiment, reviewer, quota: int | None = None, now=None) 
                     return Claim(current, **counts)
                 if state.stale:
                     _release(experiment, now)
-                    state = _claim_state(experiment, reviewer, start, now)
+                    state = _claim_state(experiment, reviewer, start, now, place.claims)
+                if experiment.calibration_pairs:
+                    calibration = calibration_pair_due(experiment, reviewer)
+                    if calibration is not None:
+                        return Claim(_take(experiment, reviewer, calibration, now, place), **counts)
+                if state.repeat_due is not None:
+                    taken = _take_repeat(experiment, reviewer, state.repeat_due, now, place)
+                    return Claim(taken, **counts)
                 pair = _lock_regular_pair(experiment, reviewer, state.window, wait_for)
                 if pair is not None:
                     # A regular pair is available, so a gold pair may be given instead
                     # (the regular pair's lock simply ends with the transaction).
-                    gold = _gold_pair_due(experiment, reviewer, claims)
-                    if member_id is not None:
-                        Membership.objects.filter(pk=member_id).update(claims=F("claims") + 1)
-                    return Claim(_take(experiment, reviewer, gold or pair, now), **counts)
+                    gold = gold_pair_due(experiment, reviewer, place.claims)
+                    return Claim(_take(experiment, reviewer, gold or pair, now, place), **counts)
                 # Read without locking: is anything left at all, locked or not?
                 wait_for = _candidates(experiment, reviewer).values_list("pk", flat=True).first()
                 if wait_for is None:
-                    return Claim(None, **counts)
+                    # Nothing else is left for them: a repeat not yet due comes now.
+                    early = pending_repeat(experiment, reviewer)
+                    if early is None:
+                        return Claim(None, **counts)
+                    return Claim(_take_repeat(experiment, reviewer, early, now, place), **counts)
         except IntegrityError:
             # Only reachable if the reviewer row lock was bypassed (SQLite with another
             # transaction mode): the other request's assignment is the current one.
@@ -382,10 +413,23 @@ def claim(experiment: Experiment, reviewer, quota: int | None = None, now=None) 
     return Claim(None, **counts)
 
 
-def _take(experiment: Experiment, reviewer, pair: Pair, now: datetime) -> Assignment:
-    """Record the assignment and count its slot."""
+def _count_claim(place: _Place, *, original: bool) -> None:
+    """One more pair given to the member (and one more original, for a first regular one)."""
+    if place.member_id is not None:
+        Membership.objects.filter(pk=place.member_id).update(
+            claims=F("claims") + 1, originals=F("originals") + int(original)
+        )
+
+
+def _take(experiment: Experiment, reviewer, pair: Pair, now: datetime, place: _Place):
+    """Record the assignment and count its slot (and the claim)."""
     take_slot(pair.pk)
     pair.slots_taken += 1
+    original = not pair.is_gold
+    _count_claim(place, original=original)
+    due = None
+    if original and experiment.repeat_rate > 0:
+        due = repeat_due_at(experiment, reviewer.pk, place.originals, place.claims)
     return Assignment.objects.create(
         experiment=experiment,
         pair=pair,
@@ -393,45 +437,18 @@ def _take(experiment: Experiment, reviewer, pair: Pair, now: datetime) -> Assign
         left_is_a=left_is_a_for(experiment.seed, reviewer.pk, pair.external_id),
         status=Assignment.Status.SHOWN,
         shown_at=now,
+        repeat_due_at=due,
     )
 
 
-# -- gold pairs ---------------------------------------------------------------------------
-
-
-def gold_after(experiment: Experiment, reviewer_id: int, n: int) -> int:
-    """How many gold pairs the rule has given a reviewer after n pairs from the queue (while
-    regular pairs remained for them): min(G, floor(gold_rate * n + u))."""
-    if experiment.gold_rate <= 0 or experiment.gold_pair_count == 0:
-        return 0
-    offset = seeded_bits(experiment.seed, "gold", reviewer_id) / 2**MASK_BITS  # u
-    due = math.floor(experiment.gold_rate * n + offset)
-    return min(experiment.gold_pair_count, due)
-
-
-def _gold_pair_due(experiment: Experiment, reviewer, claims: int) -> Pair | None:
-    """The gold pair to give instead of a regular one, when this reviewer's gold share is
-    due (gold_after), else None. Each gold pair is one probe of the (pair, reviewer) index:
-    a handful, never the reviewer's whole history."""
-    if gold_after(experiment, reviewer.pk, claims + 1) == 0:
-        return None
-    # "Had it?" as a scalar subquery, as in _candidates: an EXISTS here may be run as one
-    # hashed read of the reviewer's whole history.
-    had = Assignment.objects.filter(pair=OuterRef("pk"), reviewer=reviewer)
-    gold = list(
-        Pair.objects.filter(experiment=experiment, is_gold=True)
-        .annotate(had=Subquery(had.order_by().values("pk")[:1]))
-        .values_list("pk", "shuffle_key", "excluded", "had")
-    )
-    gold = [(pk, key, excluded, had_id is not None) for pk, key, excluded, had_id in gold]
-    had_count = sum(1 for *_, had_it in gold if had_it)
-    if had_count >= gold_after(experiment, reviewer.pk, claims + 1):
-        return None
-    open_gold = [(pk, key) for pk, key, excluded, had_it in gold if not (excluded or had_it)]
-    if not open_gold:
-        return None
-    pk, _ = min(open_gold, key=_by_pick_key(experiment, reviewer))
-    return Pair.objects.get(pk=pk)
+def _take_repeat(experiment: Experiment, reviewer, original_id: int, now, place: _Place):
+    """The repeat of `original_id`, or a gold pair instead when one is due (the repeat
+    stays due)."""
+    gold = gold_pair_due(experiment, reviewer, place.claims)
+    if gold is not None:
+        return _take(experiment, reviewer, gold, now, place)
+    _count_claim(place, original=False)
+    return give_repeat(experiment, reviewer, original_id, now)
 
 
 # -- skip and quota -----------------------------------------------------------------------
@@ -444,8 +461,10 @@ def skip_assignment(assignment: Assignment) -> bool:
         if locked.status != Assignment.Status.SHOWN:
             return False
         locked.status = Assignment.Status.SKIPPED
-        locked.save(update_fields=["status"])
-        free_slot(locked.pair_id)
+        locked.repeat_due_at = None  # a skipped pair does not come back
+        locked.save(update_fields=["status", "repeat_due_at"])
+        if not locked.repeat:
+            free_slot(locked.pair_id)
     return True
 
 

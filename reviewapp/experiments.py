@@ -7,6 +7,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils.text import slugify
 
+from .calibration import mark_calibration_pairs
 from .leaks import Leak, LeakFinder
 from .models import DEFAULT_DIMENSIONS, Dimension, Experiment, Judgment, Pair
 
@@ -116,6 +117,11 @@ def recount_pairs(experiment: Experiment) -> None:
     Experiment.objects.filter(pk=experiment.pk).update(
         pair_count=counts["regular"], gold_pair_count=counts["gold"]
     )
+    if (
+        experiment.calibration_pairs
+        or Pair.objects.filter(experiment=experiment, calibration=True).exists()
+    ):
+        mark_calibration_pairs(experiment)
 
 
 # Fields an experiment's clone does not take over: who and what it is, its data, its

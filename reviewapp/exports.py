@@ -27,7 +27,7 @@ JUDGMENT_COLUMNS = [
     "experiment", "pair_id", "reviewer", "dimension", "model_a", "model_b", "left_model",
     "choice", "winner", "submitted_at", "seconds_on_pair", "rationale", "strength",
     # Appended later; columns are only ever added at the end, so readers can rely on order.
-    "excluded",
+    "excluded", "repeat",
 ]  # fmt: skip
 
 # A spreadsheet runs a cell starting with these as a formula (OWASP "CSV injection").
@@ -56,10 +56,12 @@ def seconds_between(start, end) -> float:
 
 
 def judgment_rows(experiment: Experiment, *, neutralise: bool = True) -> Iterator[list]:
-    """One row per (pair, reviewer, dimension), ordered by pair, reviewer, dimension.
+    """One row per (pair, reviewer, showing, dimension), ordered by pair, reviewer, showing
+    (the first, then its swapped repeat), dimension.
 
     `excluded` says whether the owner excluded the reviewer from the results (their
-    judgments are still exported, so the choice can be revisited)."""
+    judgments are still exported, so the choice can be revisited); `repeat` whether the
+    row is the reviewer's second answer to the pair (a swapped repeat)."""
     excluded = set(
         Membership.objects.filter(experiment=experiment, excluded=True).values_list(
             "user__username", flat=True
@@ -67,7 +69,12 @@ def judgment_rows(experiment: Experiment, *, neutralise: bool = True) -> Iterato
     )
     judgments = (
         Judgment.objects.filter(assignment__experiment=experiment)
-        .order_by("assignment__pair_id", "assignment__reviewer_id", "dimension__position")
+        .order_by(
+            "assignment__pair_id",
+            "assignment__reviewer_id",
+            "assignment__repeat",
+            "dimension__position",
+        )
         .values_list(
             "assignment__pair__external_id",
             "assignment__reviewer__username",
@@ -80,6 +87,7 @@ def judgment_rows(experiment: Experiment, *, neutralise: bool = True) -> Iterato
             "assignment__shown_at",
             "assignment__rationale",
             "strength",
+            "assignment__repeat",
         )
     )
     cell = neutralise_cell if neutralise else _as_is
@@ -87,14 +95,14 @@ def judgment_rows(experiment: Experiment, *, neutralise: bool = True) -> Iterato
     slug = cell(experiment.slug)
     for (
         pair_id, reviewer, dimension, model_a, model_b, left_is_a,
-        choice, submitted_at, shown_at, rationale, strength,
+        choice, submitted_at, shown_at, rationale, strength, repeat,
     ) in judgments.iterator(chunk_size=10_000):  # fmt: skip
         # The rows of one assignment (one per dimension) come together: work out what
         # they share once.
         # Every text cell is neutralised here, once per assignment where it can be, so
         # the rows go to the CSV writer as they are (stream_csv(..., neutralised=True)).
-        if (pair_id, reviewer) != last_key:
-            last_key = (pair_id, reviewer)
+        if (pair_id, reviewer, repeat) != last_key:
+            last_key = (pair_id, reviewer, repeat)
             left_model = left_and_right(left_is_a, model_a, model_b)[0] or ""
             shared = [
                 cell(pair_id), cell(reviewer), cell(model_a),
@@ -106,6 +114,7 @@ def judgment_rows(experiment: Experiment, *, neutralise: bool = True) -> Iterato
                 cell(rationale),
             ]
             excluded_text = "true" if reviewer in excluded else "false"
+            repeat_text = "true" if repeat else "false"
             winners = {
                 Judgment.Choice.A: shared[2],
                 Judgment.Choice.B: shared[3],
@@ -120,7 +129,7 @@ def judgment_rows(experiment: Experiment, *, neutralise: bool = True) -> Iterato
             names[dimension] = cell(dimension)
         yield [
             slug, *shared[:2], names[dimension], *shared[2:], sides[choice], winners[choice],
-            *tail, strength, excluded_text,
+            *tail, strength, excluded_text, repeat_text,
         ]  # fmt: skip
 
 
@@ -242,6 +251,7 @@ def _judgment_select_sql() -> str:
         "rationale": _cell_sql("a.rationale"),
         "strength": "NULLIF(j.strength, '')",
         "excluded": "CASE WHEN m.excluded THEN 'true' ELSE 'false' END",
+        "repeat": "CASE WHEN a.repeat THEN 'true' ELSE 'false' END",
     }
     assert list(columns) == JUDGMENT_COLUMNS
     select = ",\n    ".join(f'{expr} AS "{name}"' for name, expr in columns.items())
@@ -265,7 +275,7 @@ CROSS JOIN LATERAL (
         AS seconds
 ) s
 WHERE a.experiment_id = %s
-ORDER BY a.pair_id, a.reviewer_id, d.position"""
+ORDER BY a.pair_id, a.reviewer_id, a.repeat, d.position"""
 
 
 def copied_judgment_lines(experiment: Experiment) -> Iterator[memoryview]:

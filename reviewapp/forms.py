@@ -14,6 +14,9 @@ RENDER_MODE_HELP = (
     "formatted. Changing it mid-study changes what later reviewers see."
 )
 
+# Assignment settings whose blank means their default (spread, no calibration, no repeats).
+ASSIGNMENT_SETTINGS = ("assignment_strategy", "calibration_pairs", "repeat_rate")
+
 # Far more than any rubric needs; positions are small integers in the database.
 MAX_DIMENSIONS = 50
 
@@ -26,12 +29,16 @@ class ExperimentForm(forms.ModelForm):
             "require_rationale", "ask_strength", "baseline_model", "gold_rate",
             "too_fast_seconds", "margin", "tag_field",
             "render_mode",
+            "assignment_strategy", "calibration_pairs", "repeat_rate",
         ]  # fmt: skip
         widgets = {"instructions": forms.Textarea(attrs={"rows": 5})}
         labels = {
             "render_mode": "Show prompts and outputs as",
             "margin": "Non-inferiority margin",
             "tag_field": "Results by tag: metadata field",
+            "assignment_strategy": "Assignment strategy",
+            "calibration_pairs": "Calibration pairs",
+            "repeat_rate": "Swapped repeats (share)",
             "reviewer_title": "Title for reviewers",
         }
         help_texts = {
@@ -43,6 +50,11 @@ class ExperimentForm(forms.ModelForm):
             "slug": "Used in URLs and exports. Leave empty to derive it from the name.",
             "baseline_model": "Optional: results orient every comparison against this model.",
             "render_mode": RENDER_MODE_HELP,
+            "assignment_strategy": (
+                "Spread gives every pair its first review before any gets a second. "
+                "Complete pairs first finishes the pairs already started, so agreement "
+                "can be measured early."
+            ),
         }
 
     def __init__(self, *args, **kwargs):
@@ -52,9 +64,17 @@ class ExperimentForm(forms.ModelForm):
         self.fields["reviews_per_pair"].max_value = 100
         self.fields["reviews_per_pair"].widget.attrs.update(min=1, max=100)
         # Blank means the documented default (10 % gold, 5 s, Markdown).
-        for name in ("gold_rate", "too_fast_seconds", "render_mode", "margin"):
+        for name in (
+            "gold_rate",
+            "too_fast_seconds",
+            "render_mode",
+            "margin",
+            *ASSIGNMENT_SETTINGS,
+        ):
             self.fields[name].required = False
         self.fields["gold_rate"].validators += [MinValueValidator(0), MaxValueValidator(1)]
+        self.fields["repeat_rate"].validators += [MinValueValidator(0), MaxValueValidator(0.5)]
+        self.fields["repeat_rate"].widget.attrs.update(min=0, max=0.5, step="any")
         self.fields["too_fast_seconds"].validators += [MinValueValidator(0)]
         self.fields["margin"].validators += [MinValueValidator(0), MaxValueValidator(0.25)]
 
@@ -79,6 +99,15 @@ class ExperimentForm(forms.ModelForm):
 
     def clean_render_mode(self):
         return self._default_if_blank("render_mode")
+
+    def clean_assignment_strategy(self):
+        return self._default_if_blank("assignment_strategy")
+
+    def clean_calibration_pairs(self):
+        return self._default_if_blank("calibration_pairs")
+
+    def clean_repeat_rate(self):
+        return self._default_if_blank("repeat_rate")
 
     def clean_slug(self):
         # Left empty on the settings page, the slug stays what it was: an empty slug would

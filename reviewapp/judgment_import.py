@@ -2,8 +2,8 @@
 
 Another tool, a spreadsheet or an automatic judge may have judged the experiment's pairs;
 their file has exactly the columns of the judgments export (`exports.JUDGMENT_COLUMNS`,
-the trailing `excluded` column optional), so exporting an experiment and importing the file
-into a fresh experiment with the same pairs gives the same results.
+the trailing `excluded` and `repeat` columns optional), so exporting an experiment and
+importing the file into a fresh experiment with the same pairs gives the same results.
 
 Two steps, as for pair uploads, and with their reader (upload_files: gzip, size limits,
 strict UTF-8 and CSV), error collector and batching: `parse_judgments` turns the file into
@@ -35,7 +35,7 @@ from .upload_files import Source, open_records
 from .upload_parser import RowError, RowErrors, UploadError
 from .uploads import BATCH_SIZE, batches
 
-OPTIONAL_COLUMNS = ("excluded",)
+OPTIONAL_COLUMNS = ("excluded", "repeat")
 REQUIRED_COLUMNS = tuple(c for c in JUDGMENT_COLUMNS if c not in OPTIONAL_COLUMNS)
 SCREEN_CHOICES = ("", "left", "right", "tie")
 STRENGTHS = ("", "slight", "clear")
@@ -67,6 +67,8 @@ class JudgmentRow:
     rationale: str
     strength: str
     excluded: bool | None  # None: the file does not say
+    # The reviewer's second answer to the pair (a swapped repeat); only with the column.
+    repeat: bool = False
 
 
 @dataclass
@@ -201,6 +203,12 @@ def _parse_row(line: int, cells: dict[str, str], errors: RowErrors) -> JudgmentR
         excluded = False
     elif raw_excluded:
         errors.add(line, "excluded", f"expected true, false or empty, got {raw_excluded!r}")
+    repeat = False
+    raw_repeat = values.get("repeat", "").lower()
+    if raw_repeat in TRUE_WORDS:
+        repeat = True
+    elif raw_repeat not in FALSE_WORDS:
+        errors.add(line, "repeat", f"expected true, false or empty, got {raw_repeat!r}")
     if errors.total != before:
         return None
     return JudgmentRow(
@@ -208,6 +216,7 @@ def _parse_row(line: int, cells: dict[str, str], errors: RowErrors) -> JudgmentR
         dimension=values["dimension"], model_a=model_a, model_b=model_b,
         left_model=left_model, winner=winner, submitted_at=submitted_at, seconds=seconds,
         rationale=cells.get("rationale", "").strip(), strength=strength, excluded=excluded,
+        repeat=repeat,
     )  # fmt: skip
 
 
@@ -237,7 +246,7 @@ def parse_judgments(source: Source) -> list[JudgmentRow]:
 
 @dataclass
 class _Review:
-    """The rows of one (pair, reviewer): they become one assignment."""
+    """The rows of one (pair, reviewer, repeat): they become one assignment."""
 
     first: JudgmentRow
     rows: list[JudgmentRow] = field(default_factory=list)
@@ -261,8 +270,8 @@ def _check_against_experiment(experiment: Experiment, rows: list[JudgmentRow]):
         ).values_list("pk", "external_id", "model_a", "model_b")
     }
     dimensions = dict(experiment.dimensions.values_list("name", "pk"))
-    reviews: dict[tuple[str, str], _Review] = {}
-    seen: dict[tuple[str, str, str], int] = {}
+    reviews: dict[tuple[str, str, bool], _Review] = {}
+    seen: dict[tuple[str, str, bool, str], int] = {}
     excluded_by_reviewer: dict[str, tuple[bool, int]] = {}
     for row in rows:
         pair = pairs.get(row.pair_id)
@@ -278,11 +287,13 @@ def _check_against_experiment(experiment: Experiment, rows: list[JudgmentRow]):
                 row.line, "dimension", f"unknown dimension {row.dimension!r}; the experiment "
                 f"has {', '.join(dimensions)}",
             )  # fmt: skip
-        key = (row.pair_id, row.reviewer, row.dimension)
+        key = (row.pair_id, row.reviewer, row.repeat, row.dimension)
         if key in seen:
+            again = " (a second answer is a repeat: say so in a `repeat` column)"
             errors.add(
                 row.line, "dimension", f"pair {row.pair_id!r}, reviewer {row.reviewer!r} and "
-                f"dimension {row.dimension!r} already appear on line {seen[key]}",
+                f"dimension {row.dimension!r} already appear on line {seen[key]}"
+                + ("" if row.repeat else again),
             )  # fmt: skip
         seen.setdefault(key, row.line)
         if row.excluded is not None:
@@ -292,7 +303,7 @@ def _check_against_experiment(experiment: Experiment, rows: list[JudgmentRow]):
                     row.line, "excluded", f"reviewer {row.reviewer!r} is marked "
                     f"{'excluded' if earlier[0] else 'not excluded'} on line {earlier[1]}",
                 )  # fmt: skip
-        review = reviews.setdefault((row.pair_id, row.reviewer), _Review(first=row))
+        review = reviews.setdefault((row.pair_id, row.reviewer, row.repeat), _Review(first=row))
         review.rows.append(row)
         for attribute, column in _SHARED_FIELDS:
             mine, theirs = getattr(row, attribute), getattr(review.first, attribute)
@@ -312,14 +323,20 @@ def _check_against_experiment(experiment: Experiment, rows: list[JudgmentRow]):
     existing = set(
         Assignment.objects.filter(
             experiment=experiment,
-            reviewer__username__in={reviewer for _, reviewer in reviews},
-        ).values_list("pair__external_id", "reviewer__username")
+            reviewer__username__in={reviewer for _, reviewer, _ in reviews},
+        ).values_list("pair__external_id", "reviewer__username", "repeat")
     )
     for key in sorted(existing & reviews.keys()):
         errors.add(
             reviews[key].first.line, "reviewer", f"{key[1]!r} has already reviewed pair "
-            f"{key[0]!r} in this experiment",
+            f"{key[0]!r} in this experiment" + (" (and its repeat)" if key[2] else ""),
         )  # fmt: skip
+    for pair_id, reviewer, repeat in sorted(reviews):
+        if repeat and (pair_id, reviewer, False) not in reviews.keys() | existing:
+            errors.add(
+                reviews[pair_id, reviewer, repeat].first.line, "repeat", f"a repeat of pair "
+                f"{pair_id!r} by {reviewer!r} needs their first answer (a row with repeat false)",
+            )  # fmt: skip
     errors.fail_if_any()
     return reviews, pairs, dimensions, excluded_by_reviewer
 
@@ -385,7 +402,7 @@ def import_judgments(
     with transaction.atomic():
         reviews, pairs, dimensions, excluded = _check_against_experiment(experiment, rows)
         users = _ensure_reviewers(
-            experiment, {reviewer for _, reviewer in reviews}, kind, excluded, result
+            experiment, {reviewer for _, reviewer, _ in reviews}, kind, excluded, result
         )
         slots: Counter = Counter()
         for batch in batches(reviews.values()):
@@ -401,9 +418,10 @@ def import_judgments(
                         status=Assignment.Status.SUBMITTED,
                         shown_at=submitted_at - timedelta(seconds=row.seconds),
                         submitted_at=submitted_at, rationale=review.rationale,
+                        repeat=row.repeat,
                     )
                 )  # fmt: skip
-                slots[pair_pk] += 1
+                slots[pair_pk] += not row.repeat  # a repeat holds no slot
             Assignment.objects.bulk_create(assignments)
             judgments = []
             for review, assignment in zip(batch, assignments, strict=True):

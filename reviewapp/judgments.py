@@ -134,11 +134,13 @@ def record_submission(
                 "invalid", "; ".join(f"{k}: {v}" for k, v in errors.items()), errors
             )
 
-        if assignment.status == Assignment.Status.EXPIRED:
+        if assignment.status == Assignment.Status.EXPIRED and not assignment.repeat:
             # The lease ran out and the slot went back to the pool: take it again if
-            # nobody else has, otherwise say so.
+            # nobody else has, otherwise say so (gold and calibration pairs have no
+            # slot limit; a repeat holds no slot).
             pair = Pair.objects.select_for_update().get(pk=assignment.pair_id)
-            if pair.slots_taken >= experiment.reviews_per_pair:
+            unlimited = pair.is_gold or pair.calibration
+            if pair.slots_taken >= experiment.reviews_per_pair and not unlimited:
                 raise SubmissionRefused(
                     "lease_lost",
                     "You took too long on this pair and it was given to other reviewers; "

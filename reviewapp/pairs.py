@@ -95,9 +95,9 @@ def metadata_keys(experiment: Experiment) -> list[str]:
 def annotated_pairs(experiment: Experiment, dimension: Dimension | None) -> QuerySet:
     """The experiment's pairs with n_done (submitted assignments), review status, and the
     counted judgments on `dimension`: n_judged, n_a, n_b, n_tie, dissent."""
-    counted = Q(assignments__status=Assignment.Status.SUBMITTED) & ~Q(
-        assignments__reviewer_id__in=left_out_reviewer_ids(experiment)
-    )
+    # Swapped repeats are the same reviewer's second answer: never a review of their own.
+    submitted = Q(assignments__status=Assignment.Status.SUBMITTED, assignments__repeat=False)
+    counted = submitted & ~Q(assignments__reviewer_id__in=left_out_reviewer_ids(experiment))
     on_dimension = counted & Q(assignments__judgments__dimension=dimension)
 
     def judgments(choice: str | None = None):
@@ -107,11 +107,7 @@ def annotated_pairs(experiment: Experiment, dimension: Dimension | None) -> Quer
     return (
         Pair.objects.filter(experiment=experiment)
         .annotate(
-            n_done=Count(
-                "assignments",
-                filter=Q(assignments__status=Assignment.Status.SUBMITTED),
-                distinct=True,
-            ),
+            n_done=Count("assignments", filter=submitted, distinct=True),
             n_judged=judgments(),
             n_a=judgments(Judgment.Choice.A),
             n_b=judgments(Judgment.Choice.B),
@@ -201,6 +197,7 @@ class JudgmentRow:
     submitted_at: object
     rationale: str
     answers: list  # [(dimension name, winning model or "tie", strength)]
+    repeat: bool = False  # a swapped repeat: counted only in the reviewer's consistency
 
 
 def pair_judgments(pair: Pair) -> list[JudgmentRow]:
@@ -242,6 +239,7 @@ def judgments_by_pair(experiment_id: int, pairs) -> dict[int, list[JudgmentRow]]
                 submitted_at=assignment.submitted_at,
                 rationale=assignment.rationale,
                 answers=answers,
+                repeat=assignment.repeat,
             )
         )
     return rows

@@ -99,8 +99,11 @@ def dimension_for(experiment: Experiment, name: str) -> Dimension:
 
 def _counted_choices(experiment: Experiment, dimension: Dimension, flt: PreferenceFilter):
     """(pair id, prompt, output A, output B, choice) of the counted judgments, by pair."""
+    # A swapped repeat is the same reviewer answering again: never a preference of its own.
     judgments = Judgment.objects.filter(
-        dimension=dimension, assignment__status=Assignment.Status.SUBMITTED
+        dimension=dimension,
+        assignment__status=Assignment.Status.SUBMITTED,
+        assignment__repeat=False,
     )
     if not flt.include_gold:
         judgments = judgments.filter(assignment__pair__is_gold=False)

@@ -1,13 +1,16 @@
-"""Progress, defined once: what a reviewer's bar and an owner's table show (gold pairs
-included from the start, so "N of M" never grows for a reviewer who stays within their share)."""
+"""Progress, defined once: what a reviewer's bar and an owner's table show (gold pairs,
+calibration pairs and swapped repeats included from the start, so "N of M" never grows
+for a reviewer who stays within their share)."""
 
 import math
 from dataclasses import dataclass
 
 from django.db.models import Count, Func, IntegerField, OuterRef, Subquery
 
-from reviewapp.assignment import _candidates, gold_after
-from reviewapp.models import Assignment, Experiment, Membership
+from reviewapp.assignment import _candidates
+from reviewapp.gold import gold_after
+from reviewapp.models import Assignment, Experiment, Membership, Pair
+from reviewapp.repeats import repeats_after
 
 
 @dataclass(frozen=True)
@@ -28,12 +31,13 @@ class Progress:
 
 
 def regular_share(experiment: Experiment, n_reviewers: int) -> int:
-    """The regular pairs one reviewer is expected to review: pairs x reviews_per_pair split
-    evenly over the members, but never more than every pair once (so with no more
-    members than reviews_per_pair, every pair)."""
-    n_pairs = experiment.pair_count
+    """The regular pairs one reviewer is expected to review: every calibration pair, and
+    the other pairs x reviews_per_pair split evenly over the members, but never more than
+    every pair once (so with no more members than reviews_per_pair, every pair)."""
+    calibration = min(experiment.calibration_pairs, experiment.pair_count)
+    n_pairs = experiment.pair_count - calibration
     n_reviewers = max(n_reviewers, experiment.reviews_per_pair, 1)
-    return min(n_pairs, -(-n_pairs * experiment.reviews_per_pair // n_reviewers))
+    return calibration + min(n_pairs, -(-n_pairs * experiment.reviews_per_pair // n_reviewers))
 
 
 def gold_alongside(experiment: Experiment, reviewer_id: int, regular: int) -> int:
@@ -49,15 +53,18 @@ def gold_alongside(experiment: Experiment, reviewer_id: int, regular: int) -> in
 def progress_for(
     experiment: Experiment, reviewer_id: int, done: int, n_reviewers: int, quota=None
 ) -> Progress:
-    """THE definition of a reviewer's progress: submitted assignments (gold included) of
-    the pairs they will see in all, known from the start: their regular share plus the
-    gold pairs the gold rule mixes in alongside it, or their quota (which counts gold
-    too). Exact when every member can review every pair (no more members than
-    reviews_per_pair) and for a quota; with more members it is the fair split, and only
-    a reviewer who goes on past it sees the total grow with them."""
+    """THE definition of a reviewer's progress: submitted assignments (gold and repeats
+    included) of the pairs they will see in all, known from the start: their regular
+    share, the swapped repeats of it the repeat rule picks (repeats.repeats_after) and the
+    gold pairs the gold rule mixes in alongside both, or their quota (which counts gold
+    and repeats too). Exact when every member can review every pair (no more members
+    than reviews_per_pair) and for a quota; with more members it is the fair split, and
+    only a reviewer who goes on past it sees the total grow with them. A skipped pair
+    that was picked to come back does not: that reviewer ends one short of their share."""
     if quota:
         return Progress(done=done, share=max(quota, done))
     regular = regular_share(experiment, n_reviewers)
+    regular += repeats_after(experiment, reviewer_id, regular)
     share = regular + gold_alongside(experiment, reviewer_id, regular)
     return Progress(done=done, share=max(share, done))
 
@@ -107,6 +114,21 @@ def reviewer_progress(
     if not count_remaining:
         return progress
     remaining = _candidates(experiment, reviewer).count()
+    # Repeats still to come and calibration pairs beyond k are open to them too.
+    if experiment.repeat_rate > 0:
+        remaining += Assignment.objects.filter(
+            experiment=experiment,
+            reviewer=reviewer,
+            repeat_due_at__isnull=False,
+            status=Assignment.Status.SUBMITTED,
+        ).count()
+    if experiment.calibration_pairs:
+        remaining += (
+            Pair.objects.filter(experiment=experiment, calibration=True, excluded=False)
+            .filter(slots_taken__gte=experiment.reviews_per_pair)
+            .exclude(assignments__reviewer=reviewer)
+            .count()
+        )
     return Progress(progress.done, progress.share, remaining_for_reviewer=remaining)
 
 
@@ -116,7 +138,9 @@ class ExperimentProgress:
     gold_pairs: int
     reviewers: int
     reviews_done: int  # submitted assignments, gold included
-    reviews_needed: int  # pairs x reviews_per_pair, plus the gold pairs every member will see
+    # pairs x reviews_per_pair (calibration pairs: x members), plus the gold pairs and
+    # repeats every member will see
+    reviews_needed: int
 
     @property
     def percent_done(self) -> int:
@@ -143,13 +167,23 @@ def experiment_progress(experiments) -> dict[int, ExperimentProgress]:
     result = {}
     for experiment in experiments:
         crew = members[experiment.pk]
+        calibration = min(experiment.calibration_pairs, experiment.pair_count)
         regular = regular_share(experiment, len(crew))
-        gold = sum(gold_alongside(experiment, user_id, regular) for user_id in crew)
+        extra = 0  # per member: their repeats and gold pairs
+        for user_id in crew:
+            repeats = repeats_after(experiment, user_id, regular)
+            extra += repeats + gold_alongside(experiment, user_id, regular + repeats)
         result[experiment.pk] = ExperimentProgress(
             pairs=experiment.pair_count,
             gold_pairs=experiment.gold_pair_count,
             reviewers=len(crew),
             reviews_done=done.get(experiment.pk, 0),
-            reviews_needed=experiment.pair_count * experiment.reviews_per_pair + gold,
+            reviews_needed=sum(
+                (
+                    calibration * len(crew),
+                    (experiment.pair_count - calibration) * experiment.reviews_per_pair,
+                    extra,
+                )
+            ),
         )
     return result

@@ -296,7 +296,8 @@ def test_progress_share_splits_work_over_reviewers(owner):
 
 def window_by_the_rule(experiment, reviewer, start):
     """The claim's window worked out in Python from the ORM's candidate rule
-    (assignment._candidates), as the docstring of assignment._claim_state states it."""
+    (assignment._candidates), as the docstring of assignment._claim_state states it: the
+    strategy's level is the lowest ("spread") or the highest ("complete")."""
     window_size = assignment_module.WINDOW
     candidates = set(
         assignment_module._candidates(experiment, reviewer).values_list("pk", flat=True)
@@ -308,7 +309,8 @@ def window_by_the_rule(experiment, reviewer, start):
     )
     if not candidates:
         return []
-    lowest = min(slots for pk, _, slots in pairs if pk in candidates)
+    first_level = max if experiment.assignment_strategy == "complete" else min
+    lowest = first_level(slots for pk, _, slots in pairs if pk in candidates)
     level = sorted((key, pk) for pk, key, slots in pairs if slots == lowest)
     after = [(key, pk) for key, pk in level if key >= start][: 2 * window_size]
     before = [(key, pk) for key, pk in level if key < start][: 2 * window_size]
@@ -317,8 +319,9 @@ def window_by_the_rule(experiment, reviewer, start):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("strategy", ["spread", "complete"])
 @pytest.mark.parametrize("seed", range(4))
-def test_the_claims_sql_window_follows_the_orm_candidate_rule(owner, monkeypatch, seed):
+def test_the_claims_sql_window_follows_the_orm_candidate_rule(owner, monkeypatch, seed, strategy):
     # The one hand-written statement (assignment._claim_state) and the ORM's candidate
     # rule (_candidates) must describe the same pairs: random states with had, full,
     # excluded and gold pairs, at several slot levels, and starting points.
@@ -326,7 +329,9 @@ def test_the_claims_sql_window_follows_the_orm_candidate_rule(owner, monkeypatch
 
     monkeypatch.setattr(assignment_module, "WINDOW", 6)
     rng = random.Random(seed)
-    experiment = make_experiment(owner, n_pairs=60, reviews_per_pair=3)
+    experiment = make_experiment(
+        owner, n_pairs=60, reviews_per_pair=3, assignment_strategy=strategy
+    )
     reviewer, others = make_user("me"), [make_user(f"o{i}") for i in range(3)]
     pairs = list(Pair.objects.filter(experiment=experiment))
     for pair in pairs:

@@ -417,3 +417,88 @@ def test_each_thread_used_its_own_connection():
     for thread in threads:
         thread.join()
     assert len(set(seen)) == 4
+
+
+def review_with_crew(experiment, reviewers) -> list[int]:
+    """Every reviewer in a thread of their own, all starting at once, taking and answering
+    pairs until nothing is left for them; returns how many each answered."""
+    answers = answers_for(experiment)
+    start = threading.Barrier(len(reviewers))
+
+    @in_thread
+    def review(reviewer):
+        start.wait()
+        done = 0
+        while (assignment := next_assignment(experiment, reviewer)) is not None:
+            outcome = record_submission(assignment.pk, reviewer, answers)
+            assert not outcome.already_recorded
+            done += 1
+        return done
+
+    with ThreadPoolExecutor(max_workers=len(reviewers)) as pool:
+        return list(pool.map(review, reviewers))
+
+
+def test_32_reviewers_complete_pairs_first_still_give_exactly_3_distinct_reviews(owner):
+    experiment = make_experiment(
+        owner, n_pairs=300, reviews_per_pair=3, assignment_strategy="complete"
+    )
+    reviewers = [make_user(f"reviewer{i:02d}") for i in range(32)]
+    experiment.reviewers.add(*reviewers)
+    done = review_with_crew(experiment, reviewers)
+    assert sum(done) == 900
+    submitted = Assignment.objects.filter(experiment=experiment, status="submitted")
+    per_pair = Counter(submitted.values_list("pair_id", flat=True))
+    assert len(per_pair) == 300 and set(per_pair.values()) == {3}
+    pairs_and_reviewers = list(submitted.values_list("pair_id", "reviewer_id"))
+    assert len(set(pairs_and_reviewers)) == 900
+    assert not Assignment.objects.filter(experiment=experiment, status="shown").exists()
+    assert_slot_counts_consistent(experiment)
+
+
+def test_32_reviewers_with_calibration_and_repeats_keep_every_rule(owner):
+    from reviewapp.experiments import recount_pairs
+    from reviewapp.repeats import repeats_after
+
+    experiment = make_experiment(
+        owner, n_pairs=150, reviews_per_pair=3, calibration_pairs=4, repeat_rate=0.2
+    )
+    recount_pairs(experiment)
+    calibration = set(Pair.objects.filter(calibration=True).values_list("pk", flat=True))
+    assert len(calibration) == 4
+    reviewers = [make_user(f"reviewer{i:02d}") for i in range(32)]
+    experiment.reviewers.add(*reviewers)
+    review_with_crew(experiment, reviewers)
+
+    firsts = Assignment.objects.filter(experiment=experiment, repeat=False)
+    per_pair = Counter(firsts.filter(status="submitted").values_list("pair_id", flat=True))
+    # Calibration pairs: every reviewer; the others: exactly k distinct reviewers.
+    assert {per_pair[pk] for pk in calibration} == {32}
+    assert {n for pk, n in per_pair.items() if pk not in calibration} == {3}
+    assert len(per_pair) == 150
+    # Each reviewer's first 4 pairs were the calibration set.
+    for reviewer in reviewers:
+        order = list(
+            Assignment.objects.filter(reviewer=reviewer)
+            .order_by("pk")
+            .values_list("pair_id", flat=True)
+        )
+        assert set(order[:4]) == calibration
+    # Repeats: the set share of each reviewer's originals, swapped, never a third showing.
+    repeats = Assignment.objects.filter(experiment=experiment, repeat=True)
+    for reviewer in reviewers:
+        originals = firsts.filter(reviewer=reviewer).count()
+        mine = repeats.filter(reviewer=reviewer)
+        assert mine.count() == repeats_after(experiment, reviewer.pk, originals)
+        for repeat in mine:
+            first = firsts.get(reviewer=reviewer, pair_id=repeat.pair_id)
+            assert repeat.left_is_a is (not first.left_is_a)
+    keys = list(Assignment.objects.values_list("pair_id", "reviewer_id", "repeat"))
+    assert len(keys) == len(set(keys))
+    # Slots count first showings only (repeats hold none); calibration pairs go past k.
+    holding = Count(
+        "assignments",
+        filter=Q(assignments__status__in=["shown", "submitted"], assignments__repeat=False),
+    )
+    for pair in Pair.objects.filter(experiment=experiment).annotate(holding=holding):
+        assert pair.slots_taken == pair.holding

@@ -13,7 +13,7 @@ from tests.conftest import make_experiment, make_user
 
 EXPECTED_COLUMNS = (
     "experiment,pair_id,reviewer,dimension,model_a,model_b,left_model,choice,winner,"
-    "submitted_at,seconds_on_pair,rationale,strength,excluded"
+    "submitted_at,seconds_on_pair,rationale,strength,excluded,repeat"
 ).split(",")
 
 

@@ -48,7 +48,7 @@ T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 def build_hostile(owner, slug="-hostile", n_pairs=None):
     """Judgments with hostile text in every text column, every side (left, right, unknown),
     ties and strengths, excluded and automatic reviewers, one reviewer without a
-    membership, gold pairs, and timestamps with and without microseconds."""
+    membership, gold pairs, swapped repeats, and timestamps with and without microseconds."""
     experiment = make_experiment(owner, slug=slug, dimensions=DIMENSIONS, ask_strength=True)
     n_pairs = len(HOSTILE) if n_pairs is None else n_pairs
     texts = cycle(HOSTILE)
@@ -86,6 +86,16 @@ def build_hostile(owner, slug="-hostile", n_pairs=None):
                     rationale=next(rationales),
                 )
             )  # fmt: skip
+    # Swapped repeats of some of them: rows of their own, right after the first answer's.
+    assignments += [
+        Assignment(
+            experiment=experiment, pair=a.pair, reviewer=a.reviewer, repeat=True,
+            left_is_a=None if a.left_is_a is None else not a.left_is_a, status="submitted",
+            shown_at=a.shown_at + timedelta(minutes=9), submitted_at=a.submitted_at,
+            rationale=a.rationale,
+        )
+        for a in assignments[::5]
+    ]  # fmt: skip
     Assignment.objects.bulk_create(assignments)
     dimensions = list(experiment.dimensions.all())
     choices = cycle(

@@ -126,7 +126,8 @@ def test_every_result_table_row_has_its_header_length():
     reviewer = {"reviewer": "ann", "kind": "human", "excluded": False, "counted": True, "n": 1,
                 "decided": 1, "left_share": 1.0, "median_seconds": 3.0, "majority_items": 0,
                 "majority_agreement": None, "gold_pairs": 0, "gold_accuracy": None,
-                "flags": ["too_fast", "position_bias"]}  # fmt: skip
+                "flags": ["too_fast", "position_bias"],
+                "repeats": {"n": 2, "consistent": 0.5, "same_side": 1.0}}  # fmt: skip
     results = {
         "dimensions": {"overall": {"n_judgments": 1, "pairs": [pair], "models": [model],
                                    "agreement": agreement, "position_bias": bias,
@@ -137,6 +138,8 @@ def test_every_result_table_row_has_its_header_length():
         header, rows = result_table(results, table)
         assert header == columns and len(rows) == 1 and len(rows[0]) == len(header)
     assert result_table(results, "pairs")[1][0][8:11] == [1.0, 0.2, 1.0]
-    assert result_table(results, "reviewers")[1][0][-1] == "too_fast position_bias"
+    assert result_table(results, "reviewers")[1][0][-3:] == [2, 0.5, 1.0]
+    header, rows = result_table(results, "reviewers")
+    assert rows[0][header.index("flags")] == "too_fast position_bias"
     with pytest.raises(ValueError, match="table must be one of"):
         result_table(results, "nope")

@@ -9,8 +9,9 @@ import json
 import pytest
 from django.db import connection, transaction
 
-from reviewapp.assignment import WINDOW, _gold_pair_due, next_assignment
+from reviewapp.assignment import WINDOW, next_assignment
 from reviewapp.experiments import recount_pairs
+from reviewapp.gold import gold_pair_due
 from reviewapp.models import Experiment, Pair
 from reviewapp.postgresql.base import MAX_PARAMETERS
 from tests.conftest import make_experiment, make_user
@@ -121,7 +122,7 @@ def test_gold_check_probes_the_gold_pairs_instead_of_reading_the_history(owner):
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(record):
-        gold = _gold_pair_due(experiment, reviewer, 2000)
+        gold = gold_pair_due(experiment, reviewer, 2000)
     assert gold is not None and gold.is_gold  # 2,000 pairs seen, none of them gold: due
     assert sent
     for sql, params in sent:

@@ -80,6 +80,9 @@ def experiment_out(experiment: Experiment, progress: dict) -> dict:
         "render_mode": experiment.render_mode,
         "margin": experiment.margin,
         "tag_field": experiment.tag_field,
+        "assignment_strategy": experiment.assignment_strategy,
+        "calibration_pairs": experiment.calibration_pairs,
+        "repeat_rate": experiment.repeat_rate,
         "instructions": experiment.instructions,
         "created_at": experiment.created_at,
         "progress": progress[experiment.pk],
@@ -125,6 +128,9 @@ def experiment_create(request, data: ExperimentIn):
             render_mode=data.render_mode,
             margin=data.margin,
             tag_field=tag_field,
+            assignment_strategy=data.assignment_strategy,
+            calibration_pairs=data.calibration_pairs,
+            repeat_rate=data.repeat_rate,
         )
     except DimensionError as error:
         raise ApiError(400, "invalid_dimensions", str(error)) from None
@@ -335,6 +341,7 @@ def judgment_lines(experiment):
     for row in judgment_rows(experiment, neutralise=False):
         record = dict(zip(JUDGMENT_COLUMNS, row, strict=True))
         record["excluded"] = record["excluded"] == "true"
+        record["repeat"] = record["repeat"] == "true"
         yield json.dumps(record, ensure_ascii=False) + "\n"
 
 

@@ -80,6 +80,19 @@ MARGIN = (
 TAG_FIELD = (
     "A pair metadata field the results are broken down by (by_tag); empty: none. Not digits only."
 )
+AssignmentStrategy = Literal["spread", "complete"]
+ASSIGNMENT_STRATEGY = (
+    "Which pairs the review queue serves first: spread (fewest reviews first) or complete "
+    "(pairs already started, most reviews below reviews_per_pair first)."
+)
+CALIBRATION_PAIRS = (
+    "The first N pairs uploaded go to every reviewer before anything else (beyond "
+    "reviews_per_pair); 0: none."
+)
+REPEAT_RATE = (
+    "Share of each reviewer's pairs shown to them again later with the sides swapped "
+    "(0 to 0.5); repeats never count in the results."
+)
 
 
 class ExperimentIn(Schema):
@@ -110,6 +123,11 @@ class ExperimentIn(Schema):
     render_mode: RenderMode = Field(Experiment.RenderMode.MARKDOWN.value, description=RENDER_MODE)
     margin: float = Field(0.05, ge=0, le=0.25, description=MARGIN)
     tag_field: text(200) = Field("", description=TAG_FIELD)
+    assignment_strategy: AssignmentStrategy = Field(
+        Experiment.Strategy.SPREAD.value, description=ASSIGNMENT_STRATEGY
+    )
+    calibration_pairs: WholeNumber = Field(0, ge=0, le=100_000, description=CALIBRATION_PAIRS)
+    repeat_rate: float = Field(0.0, ge=0, le=0.5, description=REPEAT_RATE)
 
 
 class ProgressOut(Schema):
@@ -136,6 +154,9 @@ class ExperimentOut(Schema):
     render_mode: RenderMode = Field(description=RENDER_MODE)
     margin: float = Field(description=MARGIN)
     tag_field: str = Field(description=TAG_FIELD)
+    assignment_strategy: AssignmentStrategy = Field(description=ASSIGNMENT_STRATEGY)
+    calibration_pairs: int = Field(description=CALIBRATION_PAIRS)
+    repeat_rate: float = Field(description=REPEAT_RATE)
     instructions: str
     created_at: datetime
     progress: ProgressOut

@@ -79,6 +79,24 @@ class Experiment(models.Model):
         blank=True,
         help_text="Optional: a pair metadata field (e.g. category) to break results down by.",
     )
+
+    class Strategy(models.TextChoices):
+        SPREAD = "spread", "Spread: fewest reviews first"
+        COMPLETE = "complete", "Complete pairs first: most reviews (below k) first"
+
+    # Which slot level the queue serves first (assignment.py states the rule).
+    assignment_strategy = models.CharField(
+        max_length=10, choices=Strategy.choices, default=Strategy.SPREAD
+    )
+    calibration_pairs = models.PositiveIntegerField(
+        default=0,
+        help_text="The first N pairs uploaded go to every reviewer before anything else.",
+    )
+    repeat_rate = models.FloatField(
+        default=0.0,
+        help_text="Share of each reviewer's pairs shown to them again later, sides swapped "
+        "(0 to 0.5); repeats measure consistency and never count in the results.",
+    )
     # Regular and gold pairs, counted by the upload stage when an import commits, so the
     # review screen does not count the experiment's pairs on every request.
     pair_count = models.PositiveIntegerField(default=0, editable=False)
@@ -109,6 +127,14 @@ class Experiment(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(margin__gte=0) & Q(margin__lte=0.25), name="experiment_margin_0_to_0_25"
+            ),
+            models.CheckConstraint(
+                condition=Q(assignment_strategy__in=["spread", "complete"]),
+                name="experiment_assignment_strategy_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(repeat_rate__gte=0) & Q(repeat_rate__lte=0.5),
+                name="experiment_repeat_rate_0_to_half",
             ),
         ]
 
@@ -203,6 +229,9 @@ class Membership(models.Model):
     # claim starts and paces the gold pairs (assignment.py): read with the member's row
     # lock, so a claim never counts the member's history.
     claims = models.PositiveIntegerField(default=0, editable=False)
+    # Of those, regular pairs given for the first time (not gold, not a repeat): they pace
+    # the swapped repeats (repeats.py), as `claims` paces the gold pairs.
+    originals = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["experiment", "user"]

@@ -39,6 +39,9 @@ class Pair(models.Model):
     # Random per pair (from the experiment seed); mixed with the reviewer to give
     # each reviewer its own reproducible order.
     shuffle_key = models.BigIntegerField(default=0)
+    # In the calibration set: every reviewer gets it first, beyond reviews_per_pair. Kept
+    # by experiments.recount_pairs from the experiment's `calibration_pairs`.
+    calibration = models.BooleanField(default=False, editable=False)
 
     # The fields a pair upload fills from the file. The upload parser's row type, the
     # import's written columns (both writers) and the "uploaded again: same pair?"
@@ -65,6 +68,9 @@ class Pair(models.Model):
             models.Index(
                 fields=["experiment", "is_gold", "slots_taken", "shuffle_key"], name="pair_queue"
             ),
+            models.Index(
+                fields=["experiment"], condition=Q(calibration=True), name="pair_calibration"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -82,8 +88,8 @@ class Assignment(models.Model):
 
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="assignments")
     pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="assignments")
-    # No index of its own: (experiment, reviewer, status) and the unique (pair, reviewer)
-    # serve every lookup, and a reviewer-only index tempts PostgreSQL into scanning all of
+    # No index of its own: (experiment, reviewer, status) and the unique (pair, reviewer,
+    # repeat) serve every lookup, and a reviewer-only index tempts PostgreSQL into scanning all of
     # a reviewer's assignments for every candidate pair.
     reviewer = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -98,13 +104,19 @@ class Assignment(models.Model):
     shown_at = models.DateTimeField()
     submitted_at = models.DateTimeField(null=True, blank=True)
     rationale = models.TextField(blank=True)
+    # A swapped repeat (repeats.py): the same reviewer's second showing of a pair they
+    # answered, sides swapped. Takes no slot and never counts in the results.
+    repeat = models.BooleanField(default=False)
+    # On an original picked to come back: the reviewer's claim number from which its
+    # repeat is due; cleared when the repeat is given (or the original is not answered).
+    repeat_due_at = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
         constraints = [
-            # A reviewer never gets the same pair twice.
+            # A reviewer never gets the same pair twice, except once on purpose (a repeat).
             models.UniqueConstraint(
-                fields=["pair", "reviewer"], name="assignment_once_per_reviewer"
+                fields=["pair", "reviewer", "repeat"], name="assignment_once_per_reviewer"
             ),
             models.CheckConstraint(
                 condition=Q(status__in=["shown", "submitted", "skipped", "expired"]),
@@ -121,6 +133,11 @@ class Assignment(models.Model):
                 fields=["experiment", "reviewer", "status"], name="assignment_by_reviewer"
             ),
             models.Index(fields=["experiment", "status", "shown_at"], name="assignment_leases"),
+            models.Index(
+                fields=["experiment", "reviewer", "repeat_due_at"],
+                condition=Q(repeat_due_at__isnull=False),
+                name="assignment_repeats_due",
+            ),
         ]
 
     def __str__(self) -> str:

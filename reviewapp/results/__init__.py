@@ -8,6 +8,7 @@ Which judgments count: those of submitted assignments whose reviewer is not excl
 (`Membership.excluded`) and, unless asked, not an automatic judge (`Membership.kind`).
 A reviewer without a membership row (removed from the experiment) counts as a human.
 Gold pairs (`Pair.is_gold`, attention checks) never count in the preference statistics.
+Swapped repeats (`Assignment.repeat`) count nowhere but in each reviewer's `repeats`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from .pairs import (
     pair_figures,
     position_bias_figures,
 )
+from .repeats import repeat_figures
 from .reviewers import (
     automatic_figures,
     gold_scores,
@@ -103,7 +105,10 @@ def compute_results(
     """
     tag_field = experiment.tag_field if by is None else by
     data = read_results_data(experiment, tag_field)
-    judgments, memberships = data.judgments, data.memberships
+    memberships = data.memberships
+    first = data.dimensions[0] if data.dimensions else None
+    repeats = repeat_figures(data.judgments, data.assignments, first)
+    judgments = data.judgments[~data.judgments["repeat"]]
     # Gold pairs (attention checks) count only in the gold accuracy.
     columns = FIGURE_COLUMNS + ["tag"] if tag_field else FIGURE_COLUMNS
     not_gold = judgments.loc[~judgments["is_gold"], columns]
@@ -113,10 +118,10 @@ def compute_results(
     by_dimension = dict(iter(counted.groupby("dimension", observed=True)))
     items = outcome_counts_per_item(counted)
     pairs = pair_counts(counted, data.dimensions)
-    first = data.dimensions[0] if data.dimensions else None
     on_first = not_gold["dimension"] == first
     figures = reviewer_figures(not_gold[on_first], items, is_counted[on_first])
-    seconds = median_seconds(data.assignments)
+    # Time per pair on first showings: a repeat is read faster, being seen before.
+    seconds = median_seconds(data.assignments[~data.assignments["repeat"]])
     gold = gold_scores(judgments)
     cohen = {name: cohen_tables(on_dimension) for name, on_dimension in by_dimension.items()}
     # Automatic judges are compared with the counted humans, whatever the statistics count.
@@ -125,7 +130,7 @@ def compute_results(
     is_judge = not_gold["kind"] == Membership.Kind.AUTOMATIC
     automatic = automatic_figures(not_gold[is_judge], human_items) if is_judge.any() else {}
 
-    reviewer_ids = set(figures) | set(seconds) | set(gold)
+    reviewer_ids = set(figures) | set(seconds) | set(gold) | set(repeats)
     reviewer_ids.update(r for by_reviewer in automatic.values() for r in by_reviewer)
     reviewer_ids.update(r for tables in cohen.values() for duo in tables for r in duo)
     reviewer_ids.update(counted["reviewer"].unique().tolist())
@@ -163,7 +168,9 @@ def compute_results(
     pooled = pooled_majority_agreement(figures, left_out)
     context = _ReviewerContext(memberships, names, left_out, experiment.too_fast_seconds, pooled)
     reviewers = [
-        reviewer_row(r, figures=figures, seconds=seconds, gold=gold, context=context)
+        reviewer_row(
+            r, figures=figures, seconds=seconds, gold=gold, context=context, repeats=repeats
+        )
         for r in sorted(reviewer_ids, key=lambda r: names.get(r, ""))
     ]
     results = {
@@ -191,5 +198,7 @@ def compute_results(
 def outcome_counts(experiment: Experiment) -> dict[str, list[PairCounts]]:
     """Per dimension (in rubric order), win/tie/loss per model pair of the counted reviewers."""
     judgments = read_results_data(experiment).judgments
-    counted = judgments[_counted(judgments, include_automatic=False) & ~judgments["is_gold"]]
+    counted = judgments[
+        _counted(judgments, include_automatic=False) & ~judgments["is_gold"] & ~judgments["repeat"]
+    ]
     return pair_counts(counted, list(judgments["dimension"].cat.categories))

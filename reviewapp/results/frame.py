@@ -111,6 +111,8 @@ ASSIGNMENT_COLUMNS = {
     "left_is_a": ("left_is_a", "boolean"),  # the side shown; <NA>: unknown (imported)
     "seconds": (SECONDS_ON_PAIR, _seconds),
     "submitted_us": (SUBMITTED_SINCE_2000, _microseconds),
+    # A swapped repeat (the reviewer's second answer): counted only in results/repeats.py.
+    "repeat": ("repeat", "bool"),
 }
 # ... and once per judgment.
 JUDGMENT_COLUMNS = {

@@ -14,6 +14,7 @@ from ..models import Membership
 from ..quality import GoldScore
 from .agreement import COHEN_MIN_SHARED_ITEMS
 from .pairs import position_bias_figures
+from .repeats import position_bias_on_repeats, repeats_entry
 
 # Items where fewer others judged have no majority to compare with.
 MAJORITY_MIN = 2
@@ -134,15 +135,31 @@ def _none_if_nan(value: float | None) -> float | None:
     return None if value is None or math.isnan(value) or math.isinf(value) else float(value)
 
 
-def reviewer_row(reviewer_id: int, *, figures: dict, seconds: dict, gold: dict, context) -> dict:
+def reviewer_row(
+    reviewer_id: int, *, figures: dict, seconds: dict, gold: dict, context, repeats=None
+) -> dict:
     """The reviewers table's row of one reviewer (every reviewer with a submitted
-    assignment; one without a judgment on the first dimension gets zeros)."""
+    assignment; one without a judgment on the first dimension gets zeros). `repeats`:
+    results/repeats.repeat_figures."""
     kind, excluded = context.memberships.get(reviewer_id, (Membership.Kind.HUMAN, False))
     f = figures.get(reviewer_id) or {
         "n": 0, "decided": 0, "left": 0, "majority_items": 0, "majority_agreed": 0,
     }  # fmt: skip
     left_share = f["left"] / f["decided"] if f["decided"] else None
     median = _none_if_nan(seconds.get(reviewer_id))
+    own_repeats = (repeats or {}).get(reviewer_id)
+    flags = quality.reviewer_flags(
+        decided=f["decided"],
+        left_share=left_share,
+        median_seconds=median,
+        too_fast_seconds=context.too_fast_seconds,
+        gold=gold.get(reviewer_id),
+        majority_items=f["majority_items"],
+        majority_agreed=f["majority_agreed"],
+        pooled_majority_agreement=context.pooled,
+    )
+    if position_bias_on_repeats(own_repeats) and "position_bias" not in flags:
+        flags.insert(0, "position_bias")
     return {
         "reviewer": context.names.get(reviewer_id, str(reviewer_id)),
         "kind": kind,
@@ -158,14 +175,6 @@ def reviewer_row(reviewer_id: int, *, figures: dict, seconds: dict, gold: dict, 
         ),
         "gold_pairs": gold[reviewer_id].pairs if reviewer_id in gold else 0,
         "gold_accuracy": gold[reviewer_id].accuracy if reviewer_id in gold else None,
-        "flags": quality.reviewer_flags(
-            decided=f["decided"],
-            left_share=left_share,
-            median_seconds=median,
-            too_fast_seconds=context.too_fast_seconds,
-            gold=gold.get(reviewer_id),
-            majority_items=f["majority_items"],
-            majority_agreed=f["majority_agreed"],
-            pooled_majority_agreement=context.pooled,
-        ),
+        "repeats": repeats_entry(own_repeats),
+        "flags": flags,
     }

@@ -34,6 +34,7 @@ RESULT_COLUMNS = {
     "reviewers": [
         "reviewer", "kind", "excluded", "n", "decided", "left_share", "median_seconds",
         "majority_items", "majority_agreement", "gold_accuracy", "flags",
+        "repeats_n", "repeats_consistent", "repeats_same_side",
     ],
 }  # fmt: skip
 RESULT_TABLES = tuple(RESULT_COLUMNS)
@@ -94,7 +95,8 @@ def _records(results: dict, table: str):
             }  # fmt: skip
     else:
         for r in results["reviewers"]:
-            yield {**r, "flags": " ".join(r["flags"])}
+            repeats = {f"repeats_{key}": value for key, value in r["repeats"].items()}
+            yield {**r, "flags": " ".join(r["flags"]), **repeats}
 
 
 def result_table(results: dict, table: str = "pairs") -> tuple[list[str], list[list]]:

@@ -15,6 +15,7 @@ from ..access import (
     get_experiment_for_owner,
     require_owner_role,
 )
+from ..calibration import mark_calibration_pairs
 from ..experiments import (
     DimensionError,
     clone_experiment,
@@ -78,6 +79,8 @@ def experiment_settings(request, slug):
     form = ExperimentForm(request.POST or None, instance=experiment)
     if request.method == "POST" and form.is_valid():
         form.save()
+        if "calibration_pairs" in form.changed_data:
+            mark_calibration_pairs(experiment)
         messages.success(request, "Settings saved.")
         warn_of_visible_leaks(request, experiment)
         return redirect("owner-experiment", experiment.slug)

@@ -170,6 +170,8 @@ def _reviewer_display(reviewer: dict) -> dict:
         "seconds_text": "—" if seconds is None else f"{seconds:.0f} s",
         "majority_text": _pct(reviewer["majority_agreement"]),
         "gold_text": _pct(reviewer["gold_accuracy"]),
+        "consistent_text": _pct(reviewer["repeats"]["consistent"]),
+        "same_side_text": _pct(reviewer["repeats"]["same_side"]),
     }
 
 
@@ -214,6 +216,7 @@ def results_context(results: dict) -> dict:
         "results": results,
         "dimensions": dimensions,
         "reviewers": [_reviewer_display(r) for r in results["reviewers"]],
+        "any_repeats": any(r["repeats"]["n"] for r in results["reviewers"]),
         "pooled_majority_text": _pct(results["reviewers_pooled_majority_agreement"]),
         "too_fast_seconds": f"{results['too_fast_seconds']:g}",
         "margin_text": f"{100 * results['margin']:g} points",

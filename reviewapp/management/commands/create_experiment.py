@@ -42,6 +42,26 @@ class Command(BaseCommand):
             metavar="FIELD",
             help="Pair metadata field to break the results down by (default: none).",
         )
+        parser.add_argument(
+            "--strategy",
+            choices=Experiment.Strategy.values,
+            default=Experiment.Strategy.SPREAD,
+            help="Which pairs the queue serves first: spread (fewest reviews first) or "
+            "complete (pairs already started first) (default: %(default)s).",
+        )
+        parser.add_argument(
+            "--calibration-pairs",
+            type=int,
+            default=0,
+            help="The first N pairs uploaded go to every reviewer first (default: 0).",
+        )
+        parser.add_argument(
+            "--repeat-rate",
+            type=float,
+            default=0.0,
+            help="Share of each reviewer's pairs shown again later, sides swapped "
+            "(0 to 0.5; default: 0).",
+        )
         parser.add_argument("--seed", type=int, help="Random seed (default: random).")
         parser.add_argument("--open", action="store_true", help="Open it for review at once.")
         parser.add_argument("--reviewers", default="", help="Comma-separated usernames to invite.")
@@ -62,6 +82,10 @@ class Command(BaseCommand):
             tag_field = check_tag_field(opts["tag_field"])
         except ValueError as error:
             raise CommandError(str(error)) from None
+        if opts["calibration_pairs"] < 0:
+            raise CommandError("--calibration-pairs must be 0 or more.")
+        if not 0 <= opts["repeat_rate"] <= 0.5:
+            raise CommandError("--repeat-rate must be between 0 and 0.5.")
         reviewer_names = [n.strip() for n in opts["reviewers"].split(",") if n.strip()]
         reviewers = list(users.filter(username__in=reviewer_names))
         missing = set(reviewer_names) - {u.username for u in reviewers}
@@ -83,6 +107,9 @@ class Command(BaseCommand):
                 render_mode=opts["render_mode"],
                 margin=opts["margin"],
                 tag_field=tag_field,
+                assignment_strategy=opts["strategy"],
+                calibration_pairs=opts["calibration_pairs"],
+                repeat_rate=opts["repeat_rate"],
                 status=Experiment.Status.OPEN if opts["open"] else Experiment.Status.DRAFT,
                 **extra,
             )
