@@ -16,11 +16,11 @@ position bias).
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Iterator
 
 from .exports import JUDGMENT_COLUMNS
 from .models import Experiment, Pair
+from .upload_hints import header_hint
 from .upload_parser import RowErrors
 
 REVIEWER_COLUMNS = ("reviewer", "rater")
@@ -42,30 +42,19 @@ def is_minimal_header(columns: list[str]) -> bool:
     )
 
 
-def nearest_names(found: Iterable[str], expected: Iterable[str]) -> list[str]:
-    """ "found -> expected?" for each found column that is close to a missing expected one
-    (difflib's ratio, 0.6 and over), e.g. `output1 -> output_a?`."""
-    found, expected = list(found), list(expected)
-    hints = []
-    for name in found:
-        if name in expected:
-            continue
-        close = difflib.get_close_matches(name.lower(), expected, n=1, cutoff=0.6)
-        if close and close[0] not in found:
-            hints.append(f"{name} -> {close[0]}?")
-    return hints
-
-
 def missing_columns_message(columns: list[str], missing: list[str]) -> str:
     """A header fitting neither format: what is missing, what was found, what is close."""
-    found = ", ".join(columns) if columns else "none"
-    expected = [*JUDGMENT_COLUMNS, *REVIEWER_COLUMNS]
-    hints = nearest_names(columns, expected)
-    close = f" (nearest expected names: {', '.join(hints)})" if hints else ""
+    present = set(columns)
+    minimal_missing = [c for c in ("pair_id", "reviewer", "winner") if c not in present]
+    if "rater" in present:
+        minimal_missing.remove("reviewer")
+    hint = header_hint(
+        columns, missing, minimal_missing, known={*JUDGMENT_COLUMNS, *REVIEWER_COLUMNS}
+    )
     return (
-        f"missing column(s) {', '.join(missing)}; the header has {found}{close}. Expected "
-        f"the judgments export's columns ({', '.join(JUDGMENT_COLUMNS)}) or the minimal "
-        f"format: {', '.join(MINIMAL_REQUIRED)}, optionally {', '.join(MINIMAL_OPTIONAL)}"
+        f"missing column(s) {', '.join(missing)}; {hint}. Expected the judgments export's "
+        f"columns ({', '.join(JUDGMENT_COLUMNS)}) or the minimal format: "
+        f"{', '.join(MINIMAL_REQUIRED)}, optionally {', '.join(MINIMAL_OPTIONAL)}"
     )
 
 
