@@ -31,6 +31,9 @@ class ReviewerRow:
     median_seconds: float | None
     gold_accuracy: float | None
     majority_agreement: float | None
+    # Pairs of the first dimension where at least two others judged and most agreed: none
+    # while reviewers share no pair (fewest-reviewed-first hands everyone different pairs).
+    majority_items: int
     flags: list
     progress: Progress  # progress.progress_for, from the counts read here
 
@@ -71,6 +74,7 @@ def reviewer_rows(experiment: Experiment) -> list[ReviewerRow]:
                 median_seconds=q.get("median_seconds"),
                 gold_accuracy=q.get("gold_accuracy"),
                 majority_agreement=q.get("majority_agreement"),
+                majority_items=q.get("majority_items", 0),
                 flags=q.get("flags") or [],
                 progress=progress_for(
                     experiment,

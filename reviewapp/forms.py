@@ -233,12 +233,12 @@ class AddReviewersForm(forms.Form):
     )
 
     def clean_usernames(self):
+        """The known users; the names nobody has go to `self.unknown` (the owner corrects
+        them, the known ones are invited meanwhile)."""
         names = {n.strip() for n in self.cleaned_data["usernames"].replace(",", "\n").splitlines()}
         names.discard("")
         users = list(get_user_model().objects.filter(username__in=names))
-        missing = names - {u.username for u in users}
-        if missing:
-            raise forms.ValidationError(f"No user named: {', '.join(sorted(missing))}.")
+        self.unknown = sorted(names - {u.username for u in users})
         return users
 
 

@@ -22,6 +22,7 @@ import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
@@ -30,6 +31,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from .exports import FORMULA_PREFIXES, JUDGMENT_COLUMNS
+from .judgment_formats import is_minimal_header, minimal_records, missing_columns_message
 from .models import Assignment, Experiment, Judgment, Membership, Pair
 from .upload_files import Source, open_records
 from .upload_parser import RowError, RowErrors, UploadError
@@ -80,10 +82,12 @@ class ImportResult:
     memberships_created: int = 0
     reviewers: Counter = field(default_factory=Counter)  # reviewer -> judgments imported
     unknown_side: int = 0  # judgments whose screen side is unknown
+    committed: bool = True  # False: a preview, counting what importing would do
 
     def summary(self) -> str:
+        verb = "Imported" if self.committed else "Would import"
         text = (
-            f"Imported {self.judgments_created:,} judgments ({self.assignments_created:,} "
+            f"{verb} {self.judgments_created:,} judgments ({self.assignments_created:,} "
             f"pair reviews) by {len(self.reviewers):,} reviewer(s)"
         )
         if self.reviewers_created:
@@ -122,10 +126,7 @@ def _records(header: tuple[int, list[str]] | None, records, errors: RowErrors):
     line, columns = header
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
-        errors.fail(
-            line, "", f"missing column(s) {', '.join(missing)}; expected the judgments export's "
-            f"columns: {', '.join(JUDGMENT_COLUMNS)}",
-        )  # fmt: skip
+        errors.fail(line, "", missing_columns_message(columns, missing))
     wanted = [c for c in JUDGMENT_COLUMNS if c in columns]
     for line, cells in records:
         if any(cell.strip() for cell in cells.values()):  # a row of empty cells is blank
@@ -220,14 +221,19 @@ def _parse_row(line: int, cells: dict[str, str], errors: RowErrors) -> JudgmentR
     )  # fmt: skip
 
 
-def parse_judgments(source: Source) -> list[JudgmentRow]:
+def parse_judgments(source: Source, experiment: Experiment | None = None) -> list[JudgmentRow]:
     """Every row of a CSV file (a path or a binary file, optionally gzip), or
-    JudgmentImportError listing the problems (no database)."""
+    JudgmentImportError listing the problems. With the `experiment`, a file in the minimal
+    format (judgment_formats) is read too, its model columns filled from the pairs; without
+    it, nothing touches the database."""
     errors = RowErrors(JudgmentImportError)
     rows = []
     try:
         with open_records(source, errors, file_format="csv") as upload:
-            for line, cells in _records(upload.header, upload.rows, errors):
+            cells_by_line = _records
+            if experiment is not None and upload.header and is_minimal_header(upload.header[1]):
+                cells_by_line = partial(minimal_records, experiment)
+            for line, cells in cells_by_line(upload.header, upload.rows, errors):
                 row = _parse_row(line, cells, errors)
                 if row is not None:
                     rows.append(row)
@@ -396,7 +402,7 @@ def import_judgments(
     """
     if kind not in Membership.Kind.values:
         raise ValueError(f"kind must be one of {Membership.Kind.values}")
-    rows = parse_judgments(source)
+    rows = parse_judgments(source, experiment)
     now = now or timezone.now()
     result = ImportResult(rows=len(rows))
     with transaction.atomic():
@@ -453,4 +459,23 @@ def import_judgments(
         for n, pair_pks in by_increment.items():
             for chunk in batches(pair_pks):
                 Pair.objects.filter(pk__in=chunk).update(slots_taken=F("slots_taken") + n)
+    return result
+
+
+def preview_judgments(experiment: Experiment, source: Source) -> ImportResult:
+    """Check the whole file as import_judgments does and count what it would import,
+    writing nothing (the web page's and the API's preview). Raises JudgmentImportError."""
+    rows = parse_judgments(source, experiment)
+    reviews, _, _, _ = _check_against_experiment(experiment, rows)
+    names = {reviewer for _, reviewer in reviews}
+    known = set(
+        get_user_model().objects.filter(username__in=names).values_list("username", flat=True)
+    )
+    result = ImportResult(rows=len(rows), committed=False)
+    result.reviewers_created = sorted(names - known)
+    result.assignments_created = len(reviews)
+    result.judgments_created = len(rows)
+    for row in rows:
+        result.reviewers[row.reviewer] += 1
+        result.unknown_side += not row.left_model
     return result

@@ -3,8 +3,9 @@
 A record is (line, {column: value}): a CSV row under its header, or one JSON object. Sizes
 are capped before reading and while decompressing, lines may not outgrow memory, text must
 be UTF-8. Line numbers count the lines of the decompressed file from 1 (a CSV header is
-line 1; a CSV row with quoted newlines is named by its first line). Both importers read
-here (uploads.py, judgment_import.py); the upload page keeps files here until confirmed.
+line 1; a CSV row with quoted newlines is named by its first line); an Excel or UTF-16 file
+is named as such (upload_hints). Both importers read here (uploads.py, judgment_import.py);
+the upload page keeps files here until confirmed.
 """
 
 import codecs
@@ -19,7 +20,7 @@ import tempfile
 import time
 import zlib
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -27,6 +28,7 @@ from typing import Any, BinaryIO
 
 from django.conf import settings
 
+from .upload_hints import foreign_file_message
 from .upload_parser import RowError, RowErrors, UploadError, json_type
 
 # Outputs can be 100k+ characters; the csv module's default cap (128 KiB) is too small,
@@ -99,7 +101,10 @@ def _open_binary(source: Source) -> Iterator[tuple[BinaryIO, _GuardedReader, boo
         raw.seek(0, io.SEEK_END)
         check_upload_size(raw.tell())
         raw.seek(0)
-        compressed = raw.read(2) == GZIP_MAGIC
+        head = raw.read(8)
+        if foreign := foreign_file_message(head):  # an Excel file renamed .csv, UTF-16 text
+            raise UploadError([RowError(None, "", foreign)])
+        compressed = head[:2] == GZIP_MAGIC
         raw.seek(0)
         content = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
         guard = _GuardedReader(content, settings.REVIEWAPP_MAX_UPLOAD_BYTES)
@@ -352,8 +357,7 @@ def pending_upload_dir() -> Path:
 
 
 def save_pending_upload(chunks: Iterable[bytes]) -> str:
-    """Writes an uploaded file to disk under a new random token; returns the token.
-    Files older than a day (abandoned previews) are removed on the way."""
+    """Writes an upload to disk under a new random token (returned); day-old ones go."""
     directory = pending_upload_dir()
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     remove_stale_uploads(directory)
@@ -383,11 +387,9 @@ def remove_stale_uploads(directory: Path) -> None:
     cutoff = time.time() - PENDING_MAX_AGE_SECONDS
     for pattern in ("*.upload", "*.ids"):
         for path in directory.glob(pattern):
-            try:
+            with suppress(FileNotFoundError):  # another worker removed it first
                 if path.stat().st_mtime < cutoff:
                     path.unlink()
-            except FileNotFoundError:  # another worker removed it first
-                pass
 
 
 def format_bytes(n: int) -> str:

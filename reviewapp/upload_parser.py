@@ -8,12 +8,14 @@ Also the row-error vocabulary both importers share (uploads.py, judgment_import.
 """
 
 import hashlib
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, make_dataclass
 from itertools import combinations
 from typing import Any
 
 from .models import Pair
+from .upload_hints import header_hint, json_type  # json_type: upload_files imports it here
 
 MAX_SHOWN_ERRORS = 20
 MAX_ID_CHARS = Pair._meta.get_field("external_id").max_length
@@ -23,6 +25,7 @@ WIDE_COLUMNS = ("prompt", "model_a", "output_a", "model_b", "output_b")
 WIDE_MARKERS = {"model_a", "output_a", "model_b", "output_b"}
 LONG_COLUMNS = ("prompt_id", "prompt", "model", "output")
 LONG_MARKERS = {"prompt_id", "model", "output"}
+KNOWN_COLUMNS = {"pair_id", *WIDE_COLUMNS, *LONG_COLUMNS}
 # Gold pairs (attention checks): `gold_winner` gives the expected winner on every dimension,
 # `gold_<dimension>` on one; a value is model_a's name, model_b's name or "tie".
 GOLD_WINNER_COLUMN = "gold_winner"
@@ -79,6 +82,7 @@ class RowErrors:
         self.error_class = error_class
         self.shown: list[RowError] = []
         self.total = 0
+        self.values_as_text = 0  # a warning: JSON numbers and booleans read as text
 
     def add(self, row: int | None, column: str, message: str) -> None:
         self.total += 1
@@ -94,18 +98,6 @@ class RowErrors:
     def fail_if_any(self) -> None:
         if self.total:
             self.fail()
-
-
-def json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
 
 
 # One pair as read from the file, before it touches the database: the upload fields, built
@@ -182,14 +174,18 @@ def _detect_format(header: tuple[int, list[str]], errors: RowErrors) -> str:
     elif LONG_MARKERS <= present:
         layout, required = "long", LONG_COLUMNS
     else:
-        wide = ", ".join(c for c in WIDE_COLUMNS if c not in present)
-        long = ", ".join(c for c in LONG_COLUMNS if c not in present)
+        wide = [c for c in WIDE_COLUMNS if c not in present]
+        long = [c for c in LONG_COLUMNS if c not in present]
         errors.fail(
-            line, "", f"the columns fit neither format: the wide format is missing {wide}; "
-            f"the long format is missing {long}",
+            line, "", f"the columns fit neither format: the wide format is missing "
+            f"{', '.join(wide)}; the long format is missing {', '.join(long)}; "
+            f"{header_hint(columns, wide, long, known=KNOWN_COLUMNS)}",
         )  # fmt: skip
     if missing := [c for c in required if c not in present]:
-        errors.fail(line, "", f"the {layout} format needs the column(s) {', '.join(missing)}")
+        errors.fail(
+            line, "", f"the {layout} format needs the column(s) {', '.join(missing)}; "
+            f"{header_hint(columns, missing, known=KNOWN_COLUMNS)}",
+        )  # fmt: skip
     return layout
 
 
@@ -205,7 +201,10 @@ def _text(values: dict, column: str, line: int, errors: RowErrors, *, required: 
         errors.add(line, column, "is missing")
         return None
     value = values[column]
-    if not isinstance(value, str):
+    if isinstance(value, bool | int | float):  # JSON true or 3: taken as the text written
+        value = json.dumps(value)
+        errors.values_as_text += 1
+    elif not isinstance(value, str):
         hint = ' (an empty output is written "")' if column.startswith("output") else ""
         errors.add(line, column, f"expected a string, got {_a_json_type(value)}{hint}")
         return None

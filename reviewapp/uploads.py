@@ -61,6 +61,7 @@ class ImportResult:
     empty_outputs_b: int = 0
     prompts_without_pair: int = 0  # long format: prompts answered by a single model
     gold_pairs: int = 0  # pairs with an expected answer (attention checks)
+    values_as_text: int = 0  # JSON numbers and booleans in text columns, read as text
     models: Counter = field(default_factory=Counter)  # model -> pairs it appears in
     pairings: Counter = field(default_factory=Counter)  # (model_a, model_b) -> pairs
     first_rows: list[PairRow] = field(default_factory=list)
@@ -87,6 +88,8 @@ class ImportResult:
             parts.append(f"{_count(self.gold_pairs, 'gold pair')} (attention checks).")
         if n := self.prompts_without_pair:
             parts.append(f"{_count(n, 'prompt')} answered by one model only gave no pair.")
+        if n := self.values_as_text:
+            parts.append(f"Warning: {n:,} JSON number(s)/boolean(s) in text columns read as text.")
         return " ".join(parts)
 
 
@@ -150,9 +153,7 @@ def _run(experiment, source, pairing, name, *, write: bool, on_pair=None) -> Imp
                 baseline=experiment.baseline_model,
             )  # fmt: skip
             result.format = parsed.format
-            rows = _unique(parsed.rows, errors, seen_ids)
-            if on_pair is not None:
-                rows = _tapped(rows, on_pair)
+            rows = _unique(parsed.rows, errors, seen_ids, on_pair)
             _store_pairs(experiment, rows, errors, result, writer)
             errors.fail_if_any()  # before the writer closes: the COPY is aborted, not ended
     except sqlite3.Error as exc:  # _SeenIds' scratch file: the temporary folder is full
@@ -161,6 +162,7 @@ def _run(experiment, source, pairing, name, *, write: bool, on_pair=None) -> Imp
             "was imported; ask its administrator to free space in the temporary folder",
         )  # fmt: skip
     result.rows_read, result.prompts_without_pair = parsed.rows_read, parsed.prompts_without_pair
+    result.values_as_text = errors.values_as_text
     for (model_a, model_b), n in result.pairings.items():
         result.models[model_a] += n
         result.models[model_b] += n
@@ -171,9 +173,8 @@ class _SeenIds:
     """The pair ids met so far in one file, each with the line it was first met on.
 
     In a temporary SQLite file rather than a dict, so that memory does not grow with the
-    number of pairs (bench/README.md). SQLite keeps CACHE_KIB in memory and
-    the rest in the file (REVIEWAPP_UPLOAD_DIR), removed at the end. Ids are compared as
-    their UTF-8 bytes, exactly as a dict compares them."""
+    number of pairs (bench/README.md). SQLite keeps CACHE_KIB in memory and the rest in the
+    file (REVIEWAPP_UPLOAD_DIR), removed at the end. Ids compare as their UTF-8 bytes."""
 
     CACHE_KIB = 8192
 
@@ -222,7 +223,8 @@ class _SeenIds:
         return line
 
 
-def _unique(rows: Iterable[PairRow], errors: RowErrors, seen: _SeenIds) -> Iterator[PairRow]:
+def _unique(rows: Iterable[PairRow], errors: RowErrors, seen: _SeenIds, on_pair=None):
+    """The rows whose pair id is new, each shown to `on_pair` first when given."""
     for row in rows:
         first = seen.first_line(row.external_id, row.line)
         if first != row.line:
@@ -232,12 +234,8 @@ def _unique(rows: Iterable[PairRow], errors: RowErrors, seen: _SeenIds) -> Itera
                 message = f"pair id {row.external_id!r} was already used on line {first}"
             errors.add(row.line, row.id_source if row.id_source != "content" else "", message)
             continue
-        yield row
-
-
-def _tapped(rows: Iterable[PairRow], on_pair) -> Iterator[PairRow]:
-    for row in rows:
-        on_pair(row)
+        if on_pair is not None:
+            on_pair(row)
         yield row
 
 

@@ -9,6 +9,7 @@ from .views import (
     exports,
     home,
     invites,
+    judgment_import,
     owner,
     pairs,
     preferences,
@@ -58,6 +59,16 @@ urlpatterns = [
         "owner/experiments/<slug:slug>/upload/jobs/<int:job_id>/import/",
         uploads.import_checked_upload,
         name="owner-upload-import",
+    ),
+    path(
+        "owner/experiments/<slug:slug>/judgments/import/",
+        judgment_import.judgment_upload,
+        name="owner-judgment-upload",
+    ),
+    path(
+        "owner/experiments/<slug:slug>/judgments/import/confirm/",
+        judgment_import.judgment_import,
+        name="owner-judgment-import",
     ),
     path(
         "owner/experiments/<slug:slug>/reviewer-dashboard/",

@@ -31,6 +31,8 @@ POST_VIEWS = {
     "owner-leaks": (("slug",), "owner"),
     "owner-reviewers": (("slug",), "owner"),
     "owner-upload": (("slug",), "owner"),
+    "owner-judgment-upload": (("slug",), "owner"),
+    "owner-judgment-import": (("slug",), "owner"),
     "owner-upload-import": (("slug", "job"), "owner"),
     "owner-upload-job": (("slug", "job"), "owner"),  # GET only: a POST never gets past CSRF
     "owner-invites": (("slug",), "owner"),

@@ -66,17 +66,23 @@ BINARY = {
 @pytest.mark.parametrize("kind", BINARY)
 def test_refuses_binary_files_clearly(experiment, tmp_path, kind):
     message = refused(experiment, upload(tmp_path, f"{kind}.csv", BINARY[kind]))
-    assert ("not valid UTF-8" in message) or ("NUL" in message) or ("columns" in message)
+    assert (
+        ("not valid UTF-8" in message)
+        or ("NUL" in message)
+        or ("columns" in message)
+        or ("ZIP archive" in message)
+    )
 
 
-def test_refuses_utf16_with_bom_as_not_utf8(experiment, tmp_path):
+def test_refuses_utf16_with_bom_naming_the_encoding(experiment, tmp_path):
     message = refused(experiment, upload(tmp_path, "u16.csv", GOOD_CSV.encode("utf-16")))
-    assert "line 1: the byte at offset 0 (counting from 0) is not valid UTF-8" in message
+    assert "file: the file is UTF-16 text (it starts with a UTF-16 byte order mark)" in message
+    assert "Save As > 'CSV UTF-8 (Comma delimited)'" in message
 
 
 def test_refuses_utf16_without_bom_naming_the_encoding(experiment, tmp_path):
     message = refused(experiment, upload(tmp_path, "u16.csv", GOOD_CSV.encode("utf-16-le")))
-    assert "line 1: the header holds NUL characters (0x00): the file looks like UTF-16" in message
+    assert "file: the file is UTF-16 text (every other byte is 0), not UTF-8" in message
 
 
 def test_refuses_windows_1252_naming_the_byte(experiment, tmp_path):
@@ -268,7 +274,7 @@ def test_json_wrong_types_in_every_column_are_row_errors(experiment, tmp_path):
     rows = [
         {**ROW, "prompt": ["a"]},
         {**ROW, "model_a": {"x": 1}},
-        {**ROW, "output_b": True},
+        {**ROW, "output_b": None},  # (true or 3 is read as text: test_upload_friendliness)
         {**ROW, "pair_id": None},
     ]
     message = refused(experiment, upload(tmp_path, "types.jsonl", jsonl(*rows)))
@@ -276,7 +282,7 @@ def test_json_wrong_types_in_every_column_are_row_errors(experiment, tmp_path):
     for expected in [
         "line 1, column prompt: expected a string, got an array",
         "line 2, column model_a: expected a string, got an object",
-        "line 3, column output_b: expected a string, got a boolean",
+        "line 3, column output_b: expected a string, got a null",
         "line 4, column pair_id: is set here but not on the first row",
     ]:
         assert expected in message

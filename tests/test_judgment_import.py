@@ -292,7 +292,8 @@ def test_command_lists_first_20_errors_and_counts_the_rest(owner, tmp_path):
 def test_refuses_wrong_header_and_empty_file(owner, tmp_path):
     experiment = two_model_experiment(owner)
     with pytest.raises(JudgmentImportError, match="missing column"):
-        import_judgments(experiment, write(tmp_path, GOOD, header="pair_id,reviewer,winner"))
+        # (pair_id, reviewer, winner would be the minimal format: test_judgment_import_minimal)
+        import_judgments(experiment, write(tmp_path, GOOD, header="pair_id,reviewer,verdict"))
     with pytest.raises(JudgmentImportError, match="no judgment rows"):
         import_judgments(experiment, write(tmp_path))
 

@@ -90,3 +90,35 @@ def test_dashboard_is_the_owners_only(world, client):
     assert client.post(url).status_code == 404
     client.force_login(world.owner)
     assert client.get(url).status_code == 405
+
+
+def test_agreement_with_the_majority_counts_shared_pairs_and_says_why_it_is_missing(
+    world, owner, client, reviewers
+):
+    """rita alone on 4 pairs: no majority to compare with, and the page says why. Then raj
+    and rosa judge two of them: A, A on the first (rita agrees), B, B on the second (rita
+    disagrees): rita 50 % of 2; raj and rosa agree with rita + the other on the first."""
+    client.force_login(owner)
+    url = reverse("owner-reviewer-dashboard", args=[world.slug])
+    response = client.get(url)
+    rows = {row.username: row for row, _ in response.context["rows"]}
+    assert rows["rita"].majority_agreement is None and rows["rita"].majority_items == 0
+    assert 'id="no-majority"' in response.content.decode()
+    now = timezone.now()
+    pairs = list(world.pairs.order_by("pk")[:2])
+    for pair, choice in zip(pairs, "AB", strict=True):
+        for reviewer in reviewers[1:]:
+            assignment = Assignment.objects.create(
+                experiment=world, pair=pair, reviewer=reviewer, left_is_a=True,
+                status="submitted", shown_at=now - timedelta(seconds=20), submitted_at=now,
+            )  # fmt: skip
+            for dimension in world.dimensions.all():
+                Judgment.objects.create(assignment=assignment, dimension=dimension, choice=choice)
+    response = client.get(url)
+    rows = {row.username: row for row, _ in response.context["rows"]}
+    assert (rows["rita"].majority_agreement, rows["rita"].majority_items) == (0.5, 2)
+    # raj on pair 1: rita A + rosa A -> A, he said A; on pair 2: rita A, rosa B: no majority.
+    assert (rows["raj"].majority_agreement, rows["raj"].majority_items) == (1.0, 1)
+    html = response.content.decode()
+    assert '50 % <span class="muted">of 2</span>' in html
+    assert 'id="no-majority"' not in html

@@ -228,3 +228,10 @@ def test_delete_needs_the_slug_and_the_owner(world, as_owner, client, owner):
     assert client.post(url, {"confirm": world.slug}).status_code == 302
     assert not Experiment.objects.filter(pk=world.pk).exists()
     assert not Judgment.objects.filter(assignment__experiment_id=world.pk).exists()
+
+
+def test_disagreements_say_which_model_each_reviewer_saw_on_the_left(world, as_owner):
+    """Rationales speak of "the left answer": the owner sees what was on each one's left."""
+    html = as_owner.get(reverse("owner-disagreements", args=[world.slug])).content.decode()
+    # p00001 and p00002, three reviewers each, every one shown yak-tuned-7b (B) on the left.
+    assert html.count("saw <bdi>yak-tuned-7b</bdi> on the left") == 6

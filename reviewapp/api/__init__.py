@@ -11,7 +11,7 @@ from ninja import NinjaAPI
 from ninja.security import HttpBearer
 
 from ..tokens import verify_token
-from . import compare, jobs, owner, pairs, preferences, review
+from . import compare, jobs, judgments, owner, pairs, preferences, review
 from .errors import api_not_found, install_handlers, json_method_not_allowed
 
 
@@ -52,6 +52,7 @@ api.add_router("", review.router)
 api.add_router("", preferences.router)
 api.add_router("", compare.router)
 api.add_router("", jobs.router)
+api.add_router("", judgments.router)
 
 
 def urls():

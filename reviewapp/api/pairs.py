@@ -91,6 +91,7 @@ def _import(experiment, source, name: str, pairing: str, dry_run: bool):
         "empty_outputs_a": result.empty_outputs_a,
         "empty_outputs_b": result.empty_outputs_b,
         "prompts_without_pair": result.prompts_without_pair,
+        "values_as_text": result.values_as_text,
         "models": dict(result.models.most_common()),
         "pairings": [
             {"model_a": a, "model_b": b, "pairs": n} for (a, b), n in result.pairings.most_common()

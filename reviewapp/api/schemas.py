@@ -184,6 +184,9 @@ class ImportOut(Schema):
     empty_outputs_a: int
     empty_outputs_b: int
     prompts_without_pair: int
+    values_as_text: int = Field(
+        0, description="A warning: JSON numbers and booleans in text columns, read as text."
+    )
     models: dict[str, int] = Field(description="Model -> pairs it appears in.")
     pairings: list[ModelPairingOut]
     pairs_flagged: int = Field(

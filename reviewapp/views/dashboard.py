@@ -15,7 +15,8 @@ from ..models import Membership
 def reviewer_dashboard(request, slug):
     experiment = get_experiment_for_owner(request.user, slug)
     rows = [(row, row.progress) for row in reviewer_rows(experiment)]
-    context = {"experiment": experiment, "rows": rows}
+    no_majority = any(row.majority_agreement is None and row.done for row, _ in rows)
+    context = {"experiment": experiment, "rows": rows, "no_majority": no_majority}
     return render(request, "owner/reviewer_dashboard.html", context)
 
 

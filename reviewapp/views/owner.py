@@ -39,6 +39,9 @@ from ..models import Experiment, Judgment
 from ..progress import experiment_progress as progress_by_experiment
 from ..results import outcome_counts
 
+# Session key: {slug: the usernames nobody has}, shown again in the invite box.
+UNKNOWN_REVIEWERS_KEY = "unknown_reviewers"
+
 
 def experiment_progress(experiments):
     """Puts progress.experiment_progress's numbers on each experiment for the templates."""
@@ -134,7 +137,9 @@ def experiment_detail(request, slug):
         "counts": outcome_counts(experiment),
         "reviewers": reviewers,
         "n_judgments": Judgment.objects.filter(assignment__experiment=experiment).count(),
-        "reviewers_form": AddReviewersForm(),
+        "reviewers_form": AddReviewersForm(
+            initial={"usernames": request.session.pop(UNKNOWN_REVIEWERS_KEY, {}).get(slug, "")}
+        ),
         "dimensions": experiment.dimensions.all(),
         "shared_with": experiment.shared_with.order_by("username"),
         "leaks": leak_report(experiment),
@@ -186,11 +191,18 @@ def experiment_leaks(request, slug):
 def experiment_reviewers(request, slug):
     experiment = get_experiment_for_owner(request.user, slug)
     form = AddReviewersForm(request.POST)
-    if form.is_valid():
-        experiment.reviewers.add(*form.cleaned_data["usernames"])
-        messages.success(request, f"Invited {len(form.cleaned_data['usernames'])} reviewer(s).")
-    else:
+    if not form.is_valid():
         messages.error(request, " ".join(form.errors["usernames"]))
+        return redirect("owner-experiment", experiment.slug)
+    if users := form.cleaned_data["usernames"]:
+        experiment.reviewers.add(*users)
+        names = ", ".join(sorted(u.username for u in users))
+        messages.success(request, f"Invited {len(users)} reviewer(s): {names}.")
+    if form.unknown:
+        # Kept in the box on the next page, so a typo is corrected rather than retyped.
+        request.session[UNKNOWN_REVIEWERS_KEY] = {experiment.slug: "\n".join(form.unknown)}
+        shown = ", ".join(form.unknown[:20]) + (" ..." if len(form.unknown) > 20 else "")
+        messages.error(request, f"No user named {shown}: not invited (left in the box to correct).")
     return redirect("owner-experiment", experiment.slug)
 
 

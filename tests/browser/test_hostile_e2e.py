@@ -237,7 +237,7 @@ def test_hostile_outputs_end_to_end(live_server, new_page, artifacts):
 
     page.get_by_label("Reviewers to invite").fill(", ".join(REVIEWERS))
     page.get_by_role("button", name="Invite").click()
-    page.get_by_text("Invited 3 reviewer(s).").wait_for()
+    page.get_by_text(f"Invited 3 reviewer(s): {', '.join(sorted(REVIEWERS))}.").wait_for()
     page.get_by_role("button", name="Open for review").click()
     page.get_by_text("Experiment is now open.").wait_for()
     check_page(page, artifacts, "3-experiment-open", "#progress-h", "form textarea")
