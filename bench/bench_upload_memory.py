@@ -135,7 +135,9 @@ def child(path: str) -> None:
     except UploadError as refused:
         outcome = "refused: " + "; ".join(str(e) for e in refused.errors[:2])
     seconds = time.monotonic() - started
-    print(json.dumps({"outcome": outcome, "seconds": seconds, "before": before, "peak": vm_hwm_mib()}))
+    print(
+        json.dumps({"outcome": outcome, "seconds": seconds, "before": before, "peak": vm_hwm_mib()})
+    )
 
 
 def main() -> None:
@@ -158,7 +160,9 @@ def main() -> None:
         }
         manage = [sys.executable, str(ROOT / "manage.py")]
         subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, cwd=ROOT)
-        print("| case | file MB | decompressed MB | outcome | seconds | RSS before MiB | peak RSS MiB | MiB per decompressed MB |")
+        print(
+            "| case | file MB | decompressed MB | outcome | seconds | RSS before MiB | peak RSS MiB | MiB per decompressed MB |"
+        )
         print("|---|---:|---:|---|---:|---:|---:|---:|")
         for case in args.cases.split(","):
             write, suffix = WRITERS[case]

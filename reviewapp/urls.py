@@ -94,6 +94,7 @@ urlpatterns = [
         name="owner-invite-revoke",
     ),
     path("join/<str:token>/", invites.join, name="invite-join"),
+    path("join/<str:token>/welcome/", invites.welcome, name="invite-welcome"),
     # Review: the experiment's opaque review key, never its slug (owners write model names
     # into slugs, and reviewers see their address bar)
     path("review/", review.review_home, name="review-home"),
