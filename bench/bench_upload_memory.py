@@ -73,10 +73,9 @@ def write_long_rows(path: Path, scale: float) -> None:
         out.write("pair_id,prompt,model_a,output_a,model_b,output_b\n")
         while written < target:
             a, b = rng.randrange(len(pool) - 20_000), rng.randrange(len(pool) - 20_000)
-            row = (
-                f'{i},"prompt {i}: {pool[a : a + 200]}",alpha,"{pool[a : a + rng.randint(2000, 20000)]}",'
-                f'beta,"{pool[b : b + rng.randint(2000, 20000)]}"\n'
-            )
+            output_a = pool[a : a + rng.randint(2000, 20000)]
+            output_b = pool[b : b + rng.randint(2000, 20000)]
+            row = f'{i},"prompt {i}: {pool[a : a + 200]}",alpha,"{output_a}",beta,"{output_b}"\n'
             out.write(row)
             written += len(row)
             i += 1
@@ -161,7 +160,8 @@ def main() -> None:
         manage = [sys.executable, str(ROOT / "manage.py")]
         subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, cwd=ROOT)
         print(
-            "| case | file MB | decompressed MB | outcome | seconds | RSS before MiB | peak RSS MiB | MiB per decompressed MB |"
+            "| case | file MB | decompressed MB | outcome | seconds | RSS before MiB "
+            "| peak RSS MiB | MiB per decompressed MB |"
         )
         print("|---|---:|---:|---|---:|---:|---:|---:|")
         for case in args.cases.split(","):
