@@ -47,6 +47,11 @@ urlpatterns = [
         owner.experiment_reviewers,
         name="owner-reviewers",
     ),
+    path(
+        "owner/experiments/<slug:slug>/reviewers/accounts/",
+        owner.experiment_reviewer_account,
+        name="owner-reviewer-account",
+    ),
     # Upload -> pairs
     path("owner/experiments/<slug:slug>/upload/", uploads.upload_pairs, name="owner-upload"),
     path(

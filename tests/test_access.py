@@ -21,7 +21,7 @@ OWNER = {
     "export-assignments", "results-csv", "owner-sharing", "owner-pairs", "owner-pair",
     "owner-disagreements", "export-disagreements", "owner-preferences", "export-preferences",
     "owner-reviewer-dashboard", "owner-reviewer-remove", "owner-clone", "owner-delete",
-    "owner-leaks",
+    "owner-leaks", "owner-reviewer-account",
 }  # fmt: skip
 # Need the owner role, no experiment.
 OWNER_ROLE = {"owner-experiments", "owner-experiment-new", "owner-tokens", "owner-compare"}

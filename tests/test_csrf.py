@@ -30,6 +30,7 @@ POST_VIEWS = {
     "owner-sharing": (("slug",), "owner"),
     "owner-leaks": (("slug",), "owner"),
     "owner-reviewers": (("slug",), "owner"),
+    "owner-reviewer-account": (("slug",), "owner"),
     "owner-upload": (("slug",), "owner"),
     "owner-upload-import": (("slug", "job"), "owner"),
     "owner-upload-job": (("slug", "job"), "owner"),  # GET only: a POST never gets past CSRF
