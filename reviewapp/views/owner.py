@@ -35,9 +35,9 @@ from ..forms import (
     StatusForm,
 )
 from ..models import Experiment, Judgment
-from ..reviewers import ReviewerConflict, create_reviewer_account
 from ..progress import experiment_progress as progress_by_experiment
 from ..results import outcome_counts
+from ..reviewers import ReviewerConflict, create_reviewer_account
 
 
 def experiment_progress(experiments):
