@@ -367,7 +367,7 @@ def discard_pending_upload(token: str) -> None:
 
 
 def remove_stale_uploads(directory: Path) -> None:
-    """Removes uploads nobody confirmed, and the pair-id scratch files (uploads._SeenIds) of
+    """Removes uploads nobody confirmed, and the scratch files (upload_scratch.py) of
     imports that were killed, once untouched for PENDING_MAX_AGE_SECONDS."""
     cutoff = time.time() - PENDING_MAX_AGE_SECONDS
     for pattern in ("*.upload", "*.ids"):
