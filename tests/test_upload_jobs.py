@@ -17,10 +17,10 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
+from reviewapp import upload_jobs
 from reviewapp.models import Pair, UploadJob
 from reviewapp.tokens import create_token
 from reviewapp.upload_files import save_pending_upload
-from reviewapp import upload_jobs
 from reviewapp.upload_jobs import job_state, progress_path, queue_job
 from tests.conftest import make_experiment, make_user
 
