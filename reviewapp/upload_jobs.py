@@ -161,6 +161,8 @@ def run_upload_job(job_id: int) -> str:
                     job.experiment, handle, job.pairing, name=job.file_name,
                     on_pair=progress.count,
                 )  # fmt: skip
+                # Still reporting progress: a silent job is taken for a dead one.
+                pairs_flagged = flag_pair_leaks(job.experiment)
             else:
 
                 def check(row):
@@ -189,10 +191,11 @@ def run_upload_job(job_id: int) -> str:
     payload = result_payload(result)
     if job.kind == UploadJob.Kind.IMPORT:
         _discard(job)
-        payload["pairs_flagged"] = flag_pair_leaks(job.experiment)
+        payload["pairs_flagged"] = pairs_flagged
     else:
         payload["flagged"] = {"count": tally.count, "rows": tally.rows}
-    _finish(job, status=UploadJob.Status.DONE, result=payload)
+    # message="": a reader may have taken a long silence for a dead worker meanwhile.
+    _finish(job, status=UploadJob.Status.DONE, result=payload, message="")
     return UploadJob.Status.DONE
 
 
