@@ -1,9 +1,13 @@
-"""Reviewer accounts and their memberships, for the API: people invited by username, and
-automatic judges (accounts without a password that review with API tokens). Crowd
-participants' accounts are made where they join, in invites.py.
+"""Reviewer accounts and their memberships: people invited by username, accounts an owner
+creates for new reviewers, and automatic judges (accounts without a password that review
+with API tokens). Crowd participants' accounts are made where they join, in invites.py.
 """
 
+import secrets
+
 from django.contrib.auth import get_user_model
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from .access import experiments_for_owner
@@ -68,3 +72,27 @@ def add_human_reviewer(experiment, username: str) -> Membership:
             409, "conflict", f"{username!r} is an automatic reviewer in this experiment."
         )
     return membership
+
+
+def create_reviewer_account(experiment, username: str) -> tuple[Membership, str]:
+    """A new account with a generated password, reviewing this experiment: the membership
+    and the password (shown to the owner once, never stored in clear). Raises
+    ReviewerConflict for a malformed or taken username."""
+    User = get_user_model()
+    username = username.strip()
+    try:
+        if not username or len(username) > 150:
+            raise ValidationError("a username is 1 to 150 characters")
+        UnicodeUsernameValidator()(username)
+    except ValidationError as invalid:
+        message = f"{username[:150]!r} cannot be a username: {' '.join(invalid.messages)}"
+        raise ReviewerConflict(400, "invalid_username", message) from None
+    password = secrets.token_urlsafe(12)
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(**{User.USERNAME_FIELD: username}, password=password)
+            membership = Membership.objects.create(experiment=experiment, user=user)
+    except IntegrityError:
+        message = f"The username {username!r} is taken; invite that person by username instead."
+        raise ReviewerConflict(409, "conflict", message) from None
+    return membership, password

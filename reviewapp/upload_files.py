@@ -9,7 +9,6 @@ the upload page keeps files here until confirmed.
 """
 
 import codecs
-import csv
 import gzip
 import io
 import json
@@ -28,6 +27,7 @@ from typing import Any, BinaryIO
 
 from django.conf import settings
 
+from .upload_guards import MAX_COLUMNS, json_line_fits, read_csv_records
 from .upload_hints import foreign_file_message
 from .upload_parser import RowError, RowErrors, UploadError, json_type
 
@@ -192,27 +192,11 @@ def open_records(
 def _read_csv(text: io.TextIOBase, errors: RowErrors, guard: _GuardedReader):
     """The header and an iterator of (line, {column: text}); blank lines are skipped, and
     columns without a name (a spreadsheet's index column) dropped."""
-    csv.field_size_limit(MAX_CELL_CHARS)  # process-wide; raising it harms no other reader
-    # strict: an unclosed quote or text after a closing quote is an error, not a guess.
-    reader = csv.reader(text, strict=True)
-
-    def lines_and_records() -> Iterator[tuple[int, list[str]]]:
-        start = 1
-        while True:
-            try:
-                record = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                message = str(exc)
-                if "field larger than field limit" in message:
-                    message = f"a cell is longer than {MAX_CELL_CHARS:,} characters"
-                errors.fail(start, "", f"cannot be read as CSV: {message}")
-            if record:  # a blank line is []
-                yield start, record
-            start = reader.line_num + 1
-
-    rows = lines_and_records()
+    rows = (
+        (line, record)
+        for line, record in read_csv_records(text, errors, cell_chars=MAX_CELL_CHARS)
+        if record  # a blank line is []
+    )
     first = next(rows, None)
     if first is None:
         return None, iter(())
@@ -267,6 +251,8 @@ def _read_jsonl(text: io.TextIOBase, errors: RowErrors, guard: _GuardedReader):
 def _parse_json_line(line: int, raw: str, errors: RowErrors) -> dict | None:
     if raw.isspace():  # blank lines are skipped (and keep their number)
         return None
+    if not json_line_fits(line, raw, errors):
+        return None
     try:
         value = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
     except RecursionError:
@@ -282,6 +268,9 @@ def _parse_json_line(line: int, raw: str, errors: RowErrors) -> dict | None:
         return None
     if not isinstance(value, dict):
         errors.add(line, "", f"is a JSON {json_type(value)}, expected an object {{...}}")
+        return None
+    if len(value) > MAX_COLUMNS:
+        errors.add(line, "", f"has {len(value):,} keys; the limit is {MAX_COLUMNS:,} columns")
         return None
     # Counting brackets is cheap; only a line that could be too deep is measured.
     if raw.count("[") + raw.count("{") > MAX_JSON_DEPTH and _depth(value) > MAX_JSON_DEPTH:
@@ -382,7 +371,7 @@ def discard_pending_upload(token: str) -> None:
 
 
 def remove_stale_uploads(directory: Path) -> None:
-    """Removes uploads nobody confirmed, and the pair-id scratch files (uploads._SeenIds) of
+    """Removes uploads nobody confirmed, and the scratch files (upload_scratch.py) of
     imports that were killed, once untouched for PENDING_MAX_AGE_SECONDS."""
     cutoff = time.time() - PENDING_MAX_AGE_SECONDS
     for pattern in ("*.upload", "*.ids"):

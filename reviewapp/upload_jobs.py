@@ -84,6 +84,10 @@ class _ProgressWriter:
         self._thread.join()
         self.path.unlink(missing_ok=True)
 
+    def count(self, row) -> None:
+        """Called for every pair read (a plain int: the writer thread only reads it)."""
+        self.rows += 1
+
     def _run(self):
         while not self._stop.wait(PROGRESS_SECONDS):
             self.write()
@@ -151,12 +155,22 @@ def run_upload_job(job_id: int) -> str:
     # The check also counts the pairs that may reveal their model (the preview lists them).
     tally = LeakTally(model_names(job.experiment))
     try:
-        with open(path, "rb") as handle, _ProgressWriter(job, handle):
+        with open(path, "rb") as handle, _ProgressWriter(job, handle) as progress:
             if job.kind == UploadJob.Kind.IMPORT:
-                result = import_upload(job.experiment, handle, job.pairing, name=job.file_name)
+                result = import_upload(
+                    job.experiment, handle, job.pairing, name=job.file_name,
+                    on_pair=progress.count,
+                )  # fmt: skip
+                # Still reporting progress: a silent job is taken for a dead one.
+                pairs_flagged = flag_pair_leaks(job.experiment)
             else:
+
+                def check(row):
+                    tally(row)
+                    progress.count(row)
+
                 result = preview_upload(
-                    job.experiment, handle, job.pairing, name=job.file_name, on_pair=tally
+                    job.experiment, handle, job.pairing, name=job.file_name, on_pair=check
                 )
     except UploadError as refused:
         _finish(
@@ -177,10 +191,11 @@ def run_upload_job(job_id: int) -> str:
     payload = result_payload(result)
     if job.kind == UploadJob.Kind.IMPORT:
         _discard(job)
-        payload["pairs_flagged"] = flag_pair_leaks(job.experiment)
+        payload["pairs_flagged"] = pairs_flagged
     else:
         payload["flagged"] = {"count": tally.count, "rows": tally.rows}
-    _finish(job, status=UploadJob.Status.DONE, result=payload)
+    # message="": a reader may have taken a long silence for a dead worker meanwhile.
+    _finish(job, status=UploadJob.Status.DONE, result=payload, message="")
     return UploadJob.Status.DONE
 
 

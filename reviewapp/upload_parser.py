@@ -1,7 +1,8 @@
 """Upload parser: records -> pair rows, or row errors. No database, no files: pure.
 
 Streaming: a wide file gives its rows as its records arrive; a long file groups its records
-by prompt until the end, since a prompt's outputs may be anywhere in it. The row type,
+by prompt until the end, since a prompt's outputs may be anywhere in it: in the `groups`
+the importer passes (upload_scratch: on disk, so memory does not grow with the file). The row type,
 PairRow, is built from Pair.UPLOAD_FIELDS, the one list of the fields an upload fills.
 
 Also the row-error vocabulary both importers share (uploads.py, judgment_import.py).
@@ -134,9 +135,11 @@ def parse_pairs(
     pairing: str = "all",
     dimensions: list[str] = (),
     baseline: str = "",
+    groups=None,
 ) -> ParsedPairs:
     """The pairs of a file's records. `dimensions` (the experiment's) name the gold columns;
-    `baseline` is the model the "baseline" pairing puts against every other."""
+    `baseline` is the model the "baseline" pairing puts against every other; `groups` keeps
+    a long file's outputs until its end (upload_scratch.UploadScratch: on disk)."""
     if header is None:
         errors.fail(None, "", "the file holds no rows")
     parsed = ParsedPairs(_detect_format(header, errors))
@@ -148,7 +151,7 @@ def parse_pairs(
                 "the experiment has no baseline model; set one in its settings or pair all models"
             )
             errors.fail(None, "pairing", message)
-        parsed.rows = _long_pairs(records, errors, parsed, pairing, baseline)
+        parsed.rows = _long_pairs(records, errors, parsed, pairing, baseline, groups)
     return parsed
 
 
@@ -318,16 +321,7 @@ def _wide_pairs(records, columns: list[str], errors: RowErrors, parsed: ParsedPa
         )  # fmt: skip
 
 
-@dataclass
-class _Prompt:
-    line: int
-    prompt: str
-    metadata: dict[str, Any]
-    outputs: dict[str, tuple[int, str]] = field(default_factory=dict)  # model -> (line, text)
-
-
-def _long_pairs(records, errors: RowErrors, parsed: ParsedPairs, pairing: str, baseline: str):
-    prompts: dict[str, _Prompt] = {}
+def _long_pairs(records, errors, parsed, pairing: str, baseline: str, groups):
     for line, values in records:
         parsed.rows_read += 1
         before = errors.total
@@ -337,29 +331,28 @@ def _long_pairs(records, errors: RowErrors, parsed: ParsedPairs, pairing: str, b
         output = _text(values, "output", line, errors, required=False)
         if errors.total > before:
             continue
-        group = prompts.get(prompt_id)
-        if group is None:
-            extra = {k: v for k, v in values.items() if k not in LONG_COLUMNS}
-            group = prompts[prompt_id] = _Prompt(line, prompt, {"prompt_id": prompt_id, **extra})
-        elif group.prompt != prompt:
-            message = f"prompt_id {prompt_id!r} has a different prompt text on line {group.line}"
+        extra = {k: v for k, v in values.items() if k not in LONG_COLUMNS}
+        first, same_prompt = groups.prompt_line(
+            prompt_id, line, prompt, {"prompt_id": prompt_id, **extra}
+        )
+        if not same_prompt:
+            message = f"prompt_id {prompt_id!r} has a different prompt text on line {first}"
             errors.add(line, "prompt", message)
             continue
-        if model in group.outputs:
+        if (earlier := groups.add_output(prompt_id, model, line, output)) != line:
             errors.add(
                 line, "model", f"prompt_id {prompt_id!r} already has an output from {model!r} "
-                f"on line {group.outputs[model][0]}",
+                f"on line {earlier}",
             )  # fmt: skip
             continue
-        group.outputs[model] = (line, output)
 
-    for prompt_id, group in prompts.items():
-        models = sorted(group.outputs)
+    for prompt_id, first_line, prompt, metadata, outputs in groups.groups():
+        models = sorted(outputs)
         if pairing == "baseline":
-            if baseline not in group.outputs:
-                rows = sorted(line for line, _ in group.outputs.values())
+            if baseline not in outputs:
+                rows = sorted(line for line, _ in outputs.values())
                 errors.add(
-                    group.line, "model", f"prompt_id {prompt_id!r} ({_lines(rows)}) has no "
+                    first_line, "model", f"prompt_id {prompt_id!r} ({_lines(rows)}) has no "
                     f"output from the baseline model {baseline!r}",
                 )  # fmt: skip
                 continue
@@ -369,19 +362,19 @@ def _long_pairs(records, errors: RowErrors, parsed: ParsedPairs, pairing: str, b
         if not model_pairs:
             parsed.prompts_without_pair += 1
         for model_a, model_b in model_pairs:
-            (line_a, output_a), (line_b, output_b) = group.outputs[model_a], group.outputs[model_b]
+            (line_a, output_a), (line_b, output_b) = outputs[model_a], outputs[model_b]
             external_id = f"{prompt_id}::{model_a}::{model_b}"
             if len(external_id) > MAX_ID_CHARS:
                 errors.add(
-                    group.line, "prompt_id", f"the pair id {external_id[:60]!r}... would be "
+                    first_line, "prompt_id", f"the pair id {external_id[:60]!r}... would be "
                     f"{len(external_id)} characters long; the limit is {MAX_ID_CHARS}",
                 )  # fmt: skip
                 continue
             yield PairRow(
                 line=min(line_a, line_b), id_source="prompt_id",
                 where=_lines(sorted((line_a, line_b))), external_id=external_id,
-                prompt=group.prompt, model_a=model_a, output_a=output_a, model_b=model_b,
-                output_b=output_b, metadata=group.metadata, is_gold=False, gold={},
+                prompt=prompt, model_a=model_a, output_a=output_a, model_b=model_b,
+                output_b=output_b, metadata=metadata, is_gold=False, gold={},
             )  # fmt: skip
 
 

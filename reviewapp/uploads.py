@@ -4,13 +4,12 @@ One streaming pass: upload_files reads the records, upload_parser makes them row
 errors, and here each batch of rows is compared with the stored pairs. A preview stops
 there; an import, in one transaction, also writes each batch's new pairs until the file
 shows a problem, which rolls everything back. Memory holds one batch (wide format); the
-ids seen so far, to catch repeats, go to a scratch SQLite file (_SeenIds).
+ids seen so far, to catch repeats, and a long file's outputs grouped by prompt, go to a
+scratch SQLite file (upload_scratch.py).
 """
 
 import json
-import os
 import sqlite3
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, nullcontext
@@ -22,7 +21,7 @@ from django.db import IntegrityError, connection, transaction
 
 from .experiments import recount_pairs
 from .models import Experiment, Pair, pair_shuffle_key
-from .upload_files import Source, open_records, pending_upload_dir
+from .upload_files import Source, open_records
 from .upload_parser import (
     PAIRINGS,
     PairRow,
@@ -32,6 +31,7 @@ from .upload_parser import (
     has_gold_columns,
     parse_pairs,
 )
+from .upload_scratch import UploadScratch
 
 BATCH_SIZE = 2_000
 # Without stored pairs to compare with, batches are smaller, so that the import sends each
@@ -105,8 +105,9 @@ def preview_upload(
 
 
 def import_upload(
-    experiment: Experiment, source: Source, pairing: str = "all", *, name: str = ""
-) -> ImportResult:
+    experiment: Experiment, source: Source, pairing: str = "all", *, name: str = "",
+    on_pair: Callable[[PairRow], None] | None = None,
+) -> ImportResult:  # fmt: skip
     """Validate the whole file and import its new pairs, in one transaction.
 
     Pairs whose id is already in the experiment with the same content are skipped, so
@@ -114,7 +115,7 @@ def import_upload(
     with different content) raises UploadError and rolls back the pairs already sent."""
     try:
         with transaction.atomic():
-            result = _run(experiment, source, pairing, name, write=True)
+            result = _run(experiment, source, pairing, name, write=True, on_pair=on_pair)
             recount_pairs(experiment)  # the review screen's progress reads the stored counts
             return result
     except IntegrityError as exc:
@@ -142,7 +143,7 @@ def _run(experiment, source, pairing, name, *, write: bool, on_pair=None) -> Imp
         with (
             open_records(source, errors, name=name) as records,
             _PairWriter(experiment) if write else nullcontext() as writer,
-            _SeenIds() as seen_ids,
+            UploadScratch() as scratch,
         ):
             result.file_format, result.compressed = records.file_format, records.compressed
             dimensions = []
@@ -150,13 +151,13 @@ def _run(experiment, source, pairing, name, *, write: bool, on_pair=None) -> Imp
                 dimensions = list(experiment.dimensions.values_list("name", flat=True))
             parsed = parse_pairs(
                 records.header, records.rows, errors, pairing=pairing, dimensions=dimensions,
-                baseline=experiment.baseline_model,
+                baseline=experiment.baseline_model, groups=scratch,
             )  # fmt: skip
             result.format = parsed.format
-            rows = _unique(parsed.rows, errors, seen_ids, on_pair)
+            rows = _unique(parsed.rows, errors, scratch, on_pair)
             _store_pairs(experiment, rows, errors, result, writer)
             errors.fail_if_any()  # before the writer closes: the COPY is aborted, not ended
-    except sqlite3.Error as exc:  # _SeenIds' scratch file: the temporary folder is full
+    except sqlite3.Error as exc:  # the scratch file: the temporary folder is full
         errors.fail(
             None, "", f"the server could not check the pair ids for repeats ({exc}); nothing "
             "was imported; ask its administrator to free space in the temporary folder",
@@ -169,61 +170,9 @@ def _run(experiment, source, pairing, name, *, write: bool, on_pair=None) -> Imp
     return result
 
 
-class _SeenIds:
-    """The pair ids met so far in one file, each with the line it was first met on.
-
-    In a temporary SQLite file rather than a dict, so that memory does not grow with the
-    number of pairs (bench/README.md). SQLite keeps CACHE_KIB in memory and the rest in the
-    file (REVIEWAPP_UPLOAD_DIR), removed at the end. Ids compare as their UTF-8 bytes."""
-
-    CACHE_KIB = 8192
-
-    def __enter__(self):
-        # Next to the uploads waiting for confirmation: a folder sized for files, where
-        # remove_stale_uploads also clears what a killed import left behind.
-        directory = pending_upload_dir()
-        try:
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            handle, self.path = tempfile.mkstemp(dir=directory, prefix="pair-ids-", suffix=".ids")
-        except OSError as exc:  # reported like SQLite's own "unable to open database file"
-            raise sqlite3.OperationalError(f"cannot create a file in {directory}: {exc}") from exc
-        os.close(handle)
-        self.db = None
-        try:
-            self.db = sqlite3.connect(self.path, isolation_level=None)
-            # A scratch file: no journal, no fsync, one writer.
-            self.db.executescript(
-                f"""
-                PRAGMA journal_mode = OFF;
-                PRAGMA synchronous = OFF;
-                PRAGMA locking_mode = EXCLUSIVE;
-                PRAGMA cache_size = -{self.CACHE_KIB};
-                CREATE TABLE seen (id BLOB PRIMARY KEY, line INTEGER NOT NULL) WITHOUT ROWID;
-                BEGIN;
-                """
-            )
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def __exit__(self, *exc_info):
-        if self.db is not None:
-            self.db.close()
-        os.unlink(self.path)
-
-    def first_line(self, pair_id: str, line: int) -> int:
-        """The line this id was first met on; records it at `line` if it is new."""
-        key = pair_id.encode("utf-8", "surrogatepass")
-        try:
-            self.db.execute("INSERT INTO seen VALUES (?, ?)", (key, line))
-        except sqlite3.IntegrityError:
-            (first,) = self.db.execute("SELECT line FROM seen WHERE id = ?", (key,)).fetchone()
-            return first
-        return line
-
-
-def _unique(rows: Iterable[PairRow], errors: RowErrors, seen: _SeenIds, on_pair=None):
+def _unique(
+    rows: Iterable[PairRow], errors: RowErrors, seen: UploadScratch, on_pair=None
+) -> Iterator[PairRow]:
     """The rows whose pair id is new, each shown to `on_pair` first when given."""
     for row in rows:
         first = seen.first_line(row.external_id, row.line)

@@ -48,6 +48,11 @@ urlpatterns = [
         owner.experiment_reviewers,
         name="owner-reviewers",
     ),
+    path(
+        "owner/experiments/<slug:slug>/reviewers/accounts/",
+        owner.experiment_reviewer_account,
+        name="owner-reviewer-account",
+    ),
     # Upload -> pairs
     path("owner/experiments/<slug:slug>/upload/", uploads.upload_pairs, name="owner-upload"),
     path(
@@ -105,6 +110,7 @@ urlpatterns = [
         name="owner-invite-revoke",
     ),
     path("join/<str:token>/", invites.join, name="invite-join"),
+    path("join/<str:token>/welcome/", invites.welcome, name="invite-welcome"),
     # Review: the experiment's opaque review key, never its slug (owners write model names
     # into slugs, and reviewers see their address bar)
     path("review/", review.review_home, name="review-home"),

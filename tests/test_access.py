@@ -21,14 +21,14 @@ OWNER = {
     "export-assignments", "results-csv", "owner-sharing", "owner-pairs", "owner-pair",
     "owner-disagreements", "export-disagreements", "owner-preferences", "export-preferences",
     "owner-reviewer-dashboard", "owner-reviewer-remove", "owner-clone", "owner-delete",
-    "owner-leaks", "owner-judgment-upload", "owner-judgment-import",
+    "owner-leaks", "owner-judgment-upload", "owner-judgment-import", "owner-reviewer-account",
 }  # fmt: skip
 # Need the owner role, no experiment.
 OWNER_ROLE = {"owner-experiments", "owner-experiment-new", "owner-tokens", "owner-compare"}
 TOKEN = {"owner-token-revoke"}  # only whoever may see the token (its user, or the judge's owner)
 REVIEWER = {"review-pair"}  # invited reviewers of this experiment
 ASSIGNMENT = {"review-submit", "review-skip"}  # only the reviewer the assignment belongs to
-LOGGED_IN = {"review-home"}
+LOGGED_IN = {"review-home", "invite-welcome"}  # the welcome page: its own participant's
 CLASSIFIED = PUBLIC | OWNER | OWNER_ROLE | TOKEN | REVIEWER | ASSIGNMENT | LOGGED_IN
 
 
@@ -59,7 +59,7 @@ def world(client, owner):
     outsider = make_user("outsider")
     other.reviewers.add(outsider)
     link = InviteLink.objects.create(experiment=experiment)
-    client.get(reverse("invite-join", args=[link.token]) + "?PROLIFIC_PID=crowd1")
+    client.post(reverse("invite-join", args=[link.token]) + "?PROLIFIC_PID=crowd1")
     participant = experiment.memberships.get(participant_id="crowd1").user
     client.logout()
     assignment = next_assignment(experiment, reviewer)
@@ -77,6 +77,7 @@ def url_for(name, world):
     slug, key = world["experiment"].slug, world["experiment"].review_key
     kwargs = {
         "invite-join": {"token": world["link"].token},
+        "invite-welcome": {"token": world["link"].token},
         "owner-invite-revoke": {"slug": slug, "invite_id": world["link"].pk},
         "review-pair": {"review_key": key},
         "review-submit": {"review_key": key, "assignment_id": world["assignment"].pk},

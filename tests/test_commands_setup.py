@@ -2,6 +2,8 @@
 create_owner."""
 
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -73,3 +75,50 @@ def test_create_owner_refuses_a_password_for_an_existing_user():
     make_user("rita")
     with pytest.raises(CommandError, match="exists already"):
         call_command("create_owner", "rita", "--password", "x")
+
+
+def readme_shell_commands() -> list[str]:
+    """The commands of README.md's fenced sh blocks, continuation lines joined, comments
+    dropped."""
+    readme = (ROOT / "README.md").read_text()
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", readme, flags=re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split(" #")[0].strip()
+            if line and not line.startswith("#"):
+                commands.append(line)
+    return commands
+
+
+def make_run_setup() -> list[list[str]]:
+    """What `make run` does with manage.py before it serves (migrate, demo data)."""
+    recipe = (ROOT / "Makefile").read_text().split("\nrun:")[1].split("\n\n")[0]
+    return [
+        shlex.split(line.strip().split("manage.py", 1)[1])
+        for line in recipe.splitlines()
+        if "$(PY) manage.py" in line and not re.search(r"runserver|db_worker", line)
+    ]
+
+
+def test_the_readme_commands_run_as_written_after_make_run(tmp_path):
+    """Every manage.py command in the README's sh blocks, run as written (the venv's Python
+    standing for .venv/bin/python) after make run's setup and its .env, exits 0. Long-running
+    ones (runserver, db_worker) and make itself are left out."""
+    (tmp_path / ".env").write_text("DEBUG=1\nSECRET_KEY=readme-test-key\n")  # as make writes it
+    (tmp_path / "reviewapp").symlink_to(ROOT / "reviewapp")  # paths relative to the project
+    setup = make_run_setup()
+    assert ["migrate", "--noinput"] in setup and ["seed_demo"] in setup
+    for args in setup:
+        done = run_manage(tmp_path, *args)
+        assert done.returncode == 0, (args, done.stderr)
+    ran = []
+    for command in readme_shell_commands():
+        words = shlex.split(command)
+        if "manage.py" not in command or {"runserver", "db_worker"} & set(words):
+            continue
+        assert words[:2] == [".venv/bin/python", "manage.py"], command
+        done = run_manage(tmp_path, *words[2:])
+        assert done.returncode == 0, (command, done.stdout, done.stderr)
+        ran.append(words[2])
+    assert {"create_owner", "create_token", "import_judgments"} <= set(ran), ran
+    assert (tmp_path / "judgments.csv").read_text().count("llm-judge") == 60

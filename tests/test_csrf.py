@@ -30,6 +30,7 @@ POST_VIEWS = {
     "owner-sharing": (("slug",), "owner"),
     "owner-leaks": (("slug",), "owner"),
     "owner-reviewers": (("slug",), "owner"),
+    "owner-reviewer-account": (("slug",), "owner"),
     "owner-upload": (("slug",), "owner"),
     "owner-judgment-upload": (("slug",), "owner"),
     "owner-judgment-import": (("slug",), "owner"),
@@ -51,6 +52,7 @@ READ_ONLY = {
     "results-page", "results-json", "export-judgments", "export-assignments", "results-csv",
     "favicon", "owner-compare", "owner-pairs", "owner-disagreements", "export-disagreements",
     "owner-preferences", "export-preferences", "owner-reviewer-dashboard",
+    "invite-welcome",  # (reversed with the slug for a token: refused by method first)
 }  # fmt: skip
 SLUG_ONLY = READ_ONLY - {
     "home", "healthz", "owner-experiments", "review-home", "favicon", "owner-compare",

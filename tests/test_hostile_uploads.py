@@ -17,6 +17,7 @@ from django.urls import reverse
 
 from reviewapp.models import Pair
 from reviewapp.upload_files import MAX_JSON_DEPTH
+from reviewapp.upload_guards import MAX_COLUMNS, MAX_JSON_VALUES
 from reviewapp.uploads import UploadError, import_upload, preview_upload
 from tests.conftest import make_experiment, make_user
 
@@ -161,24 +162,24 @@ def test_a_10_mb_json_string_imports(experiment, tmp_path):
     assert len(Pair.objects.get().output_b) == 5_000_000
 
 
-def test_a_million_columns_without_the_needed_ones_is_refused(experiment, tmp_path):
+def test_a_million_columns_are_refused_at_the_column_limit(experiment, tmp_path):
     data = (",".join(f"c{i}" for i in range(1_000_000)) + "\n1\n").encode()
     message = refused(experiment, upload(tmp_path, "wide.csv", data))
-    assert "line 1: the columns fit neither format" in message
+    assert f"line 1: the header has more than {MAX_COLUMNS:,} columns, the limit" in message
 
 
-def test_a_million_empty_columns_beside_the_needed_ones(experiment, tmp_path):
-    """Unnamed columns (a spreadsheet's trailing commas) are dropped, however many."""
-    commas = "," * 1_000_000
+def test_empty_columns_beside_the_needed_ones_up_to_the_limit(experiment, tmp_path):
+    """Unnamed columns (a spreadsheet's trailing commas) are dropped."""
+    commas = "," * (MAX_COLUMNS - 7)
     data = f"{HEADER}{commas}\n1,Hi,m1,x,m2,y{commas}\n".encode()
     import_upload(experiment, upload(tmp_path, "commas.csv", data))
     assert Pair.objects.get().metadata == {}
 
 
-def test_a_million_columns_in_one_row_only_is_a_row_error(experiment, tmp_path):
+def test_a_million_columns_in_one_row_only_is_refused_at_the_limit(experiment, tmp_path):
     data = f"{HEADER}\n1,Hi,m1,x,m2,y{',' * 1_000_000}\n".encode()
     message = refused(experiment, upload(tmp_path, "ragged.csv", data))
-    assert "line 2: has 1000006 fields but the header has 6" in message
+    assert f"line 2: the row has more than {MAX_COLUMNS:,} columns, the limit" in message
 
 
 @override_settings(REVIEWAPP_MAX_UPLOAD_BYTES=1_000_000)
@@ -213,10 +214,18 @@ def test_a_gzip_header_alone_is_refused(experiment, tmp_path):
 # -- JSON: nesting, numbers, keys ---------------------------------------------------------------
 
 
-def test_json_nested_a_hundred_thousand_levels_is_a_row_error(experiment, tmp_path):
-    line = json.dumps(ROW)[:-1] + ', "meta": ' + nested(100_000) + "}\n"
+def test_json_nested_ten_thousand_levels_is_a_row_error(experiment, tmp_path):
+    line = json.dumps(ROW)[:-1] + ', "meta": ' + nested(10_000) + "}\n"
     message = refused(experiment, upload(tmp_path, "deep.jsonl", line.encode()))
     assert f"line 1: is not valid JSON here: nested deeper than {MAX_JSON_DEPTH} levels" in message
+
+
+def test_json_nested_a_hundred_thousand_levels_is_refused_by_its_count_of_values(
+    experiment, tmp_path
+):
+    line = json.dumps(ROW)[:-1] + ', "meta": ' + nested(100_000) + "}\n"
+    message = refused(experiment, upload(tmp_path, "deep.jsonl", line.encode()))
+    assert f"line 1: holds more than {MAX_JSON_VALUES:,} JSON values" in message
 
 
 def test_json_nested_just_past_the_limit_is_a_row_error(experiment, tmp_path):

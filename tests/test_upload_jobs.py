@@ -17,6 +17,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
+from reviewapp import upload_jobs
 from reviewapp.models import Pair, UploadJob
 from reviewapp.tokens import create_token
 from reviewapp.upload_files import save_pending_upload
@@ -115,6 +116,28 @@ def test_progress_while_running_shows_share_rows_rate_and_time_left(owner):
     assert state["fraction"] == 0.25
     assert state["rows_per_second"] == 250.0
     assert state["seconds_left"] == 6.0
+
+
+def test_a_running_job_counts_the_pairs_it_has_read(owner, monkeypatch):
+    """The progress file's rows are the pairs the job has read so far (check and import)."""
+    experiment = make_experiment(owner, n_pairs=0)
+    seen = []
+    real_writer = upload_jobs._ProgressWriter
+
+    class Spy(real_writer):
+        def __exit__(self, *exc):
+            seen.append(self.rows)
+            return super().__exit__(*exc)
+
+    monkeypatch.setattr(upload_jobs, "_ProgressWriter", Spy)
+    text = "pair_id,prompt,model_a,output_a,model_b,output_b\n" + "".join(
+        f"{i},Hi {i},m1,x,m2,y\n" for i in range(7)
+    )
+    for kind in ("check", "import"):
+        token = save_pending_upload([text.encode()])
+        job = UploadJob.objects.create(experiment=experiment, kind=kind, token=token)
+        assert upload_jobs.run_upload_job.call(job.pk) == "done"
+    assert seen == [7, 7]
 
 
 def test_api_job_resource_answers_202_then_the_result(owner):

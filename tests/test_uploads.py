@@ -29,6 +29,7 @@ from reviewapp.models import (
     pair_shuffle_key,
 )
 from reviewapp.upload_parser import PairRow, RowErrors, parse_pairs
+from reviewapp.upload_scratch import UploadScratch
 from reviewapp.uploads import UploadError, import_upload, preview_upload
 
 RESOURCES = Path(__file__).parent / "resources" / "uploads"
@@ -1025,7 +1026,7 @@ def test_seen_ids_on_disk_give_the_first_line_and_compare_exactly(tmp_path, sett
     # The duplicate check keeps its ids in a temporary SQLite file (flat memory): it must
     # answer exactly as a dict would, and leave nothing behind.
     settings.REVIEWAPP_UPLOAD_DIR = tmp_path
-    with uploads._SeenIds() as seen:
+    with UploadScratch() as seen:
         assert seen.first_line("p1", 2) == 2
         assert seen.first_line("p2", 3) == 3
         assert seen.first_line("p1", 9) == 2  # a repeat names the first line
@@ -1041,7 +1042,7 @@ def test_seen_ids_on_disk_give_the_first_line_and_compare_exactly(tmp_path, sett
 
 def test_seen_ids_file_is_removed_when_the_import_fails(tmp_path, settings):
     settings.REVIEWAPP_UPLOAD_DIR = tmp_path
-    with pytest.raises(RuntimeError), uploads._SeenIds() as seen:
+    with pytest.raises(RuntimeError), UploadScratch() as seen:
         seen.first_line("p1", 2)
         raise RuntimeError("the upload broke off")
     assert list(tmp_path.iterdir()) == []
@@ -1053,7 +1054,7 @@ def test_a_full_temporary_folder_is_a_clear_error_and_imports_nothing(
     def disk_full(self, pair_id, line):
         raise uploads.sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr(uploads._SeenIds, "first_line", disk_full)
+    monkeypatch.setattr(UploadScratch, "first_line", disk_full)
     path = write(tmp_path, "pairs.csv", WIDE_HEADER + "1,Hi,m1,a,m2,b\n2,Ho,m1,c,m2,d\n")
     error = rejected(experiment, path)
     assert "could not check the pair ids for repeats (database or disk is full)" in str(error)

@@ -223,6 +223,9 @@ class Membership(models.Model):
     quota = models.PositiveIntegerField(null=True, blank=True)
     # What the crowd platform passed along (e.g. STUDY_ID, SESSION_ID, hitId), for the audit.
     platform_data = models.JSONField(default=dict, blank=True)
+    # An invited participant resumes with the code they were given on joining (invites.py),
+    # never with their id alone: ids are often guessable. Stored as its SHA-256.
+    resume_code_hash = models.CharField(max_length=64, blank=True, editable=False)
     # Removed by the owner: gets no more pairs; their judgments stay (counted unless excluded).
     removed_at = models.DateTimeField(null=True, blank=True)
     # Pairs the review queue has given this member (any outcome). It seeds where each

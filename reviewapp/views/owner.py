@@ -38,6 +38,7 @@ from ..forms import (
 from ..models import Experiment, Judgment
 from ..progress import experiment_progress as progress_by_experiment
 from ..results import outcome_counts
+from ..reviewers import ReviewerConflict, create_reviewer_account
 
 # Session key: {slug: the usernames nobody has}, shown again in the invite box.
 UNKNOWN_REVIEWERS_KEY = "unknown_reviewers"
@@ -204,6 +205,22 @@ def experiment_reviewers(request, slug):
         shown = ", ".join(form.unknown[:20]) + (" ..." if len(form.unknown) > 20 else "")
         messages.error(request, f"No user named {shown}: not invited (left in the box to correct).")
     return redirect("owner-experiment", experiment.slug)
+
+
+@login_required
+@require_POST
+def experiment_reviewer_account(request, slug):
+    """A new reviewer account for this experiment; its password is shown on this response
+    only (not redirected through the session, which would keep it)."""
+    experiment = get_experiment_for_owner(request.user, slug)
+    username = request.POST.get("username", "").replace("\x00", "")
+    try:
+        membership, password = create_reviewer_account(experiment, username)
+    except ReviewerConflict as conflict:
+        messages.error(request, str(conflict))
+        return redirect("owner-experiment", experiment.slug)
+    context = {"experiment": experiment, "account": membership.user, "password": password}
+    return render(request, "owner/reviewer_account.html", context)
 
 
 @login_required

@@ -1,5 +1,6 @@
-"""A crowd worker arrives by invite link with a PROLIFIC_PID, finishes the quota by
-keyboard, sees the completion code and is sent on to the platform's completion URL."""
+"""A crowd worker arrives by invite link with a PROLIFIC_PID, joins by pressing the button,
+is given a resume code, finishes the quota by keyboard, sees the completion code and is
+sent on to the platform's completion URL."""
 
 import pytest
 
@@ -20,6 +21,14 @@ def test_prolific_worker_finishes_quota_and_gets_completion_code(live_server, ne
     page.goto(
         f"{live_server.url}/join/{link.token}/?PROLIFIC_PID=60a1b2c3&STUDY_ID=st1&SESSION_ID=se1"
     )
+    page.get_by_text("You will join as participant").wait_for()
+    page.screenshot(path=artifacts / "0-join-390px.png", full_page=True, caret="initial")
+    page.get_by_role("button", name="Start").click()
+    code = page.locator("#resume-code")
+    code.wait_for()
+    assert len(code.inner_text()) == 14
+    page.screenshot(path=artifacts / "0-welcome-resume-code-390px.png", full_page=True)
+    page.get_by_role("link", name="Start reviewing").click()
     page.get_by_text("0 of 2 done").wait_for()
     page.screenshot(path=artifacts / "1-first-pair-390px.png", full_page=True, caret="initial")
     for done in (1, 2):
