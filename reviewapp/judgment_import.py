@@ -467,7 +467,7 @@ def preview_judgments(experiment: Experiment, source: Source) -> ImportResult:
     writing nothing (the web page's and the API's preview). Raises JudgmentImportError."""
     rows = parse_judgments(source, experiment)
     reviews, _, _, _ = _check_against_experiment(experiment, rows)
-    names = {reviewer for _, reviewer in reviews}
+    names = {reviewer for _, reviewer, _ in reviews}
     known = set(
         get_user_model().objects.filter(username__in=names).values_list("username", flat=True)
     )
