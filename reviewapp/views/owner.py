@@ -169,10 +169,10 @@ def experiment_leaks(request, slug):
     action = request.POST.get("action")
     if action == "exclude":
         n = exclude_flagged_pairs(experiment)
-        messages.success(request, f"{n} flagged pair{pluralize(n)} taken out of review.")
+        messages.success(request, f"{n:,} flagged pair{pluralize(n)} taken out of review.")
     elif action == "keep":
         n = keep_flagged_pairs(experiment)
-        messages.success(request, f"{n} flagged pair{pluralize(n)} kept in review.")
+        messages.success(request, f"{n:,} flagged pair{pluralize(n)} kept in review.")
     else:
         return HttpResponseBadRequest("Choose exclude or keep.")
     return redirect("owner-experiment", experiment.slug)
@@ -185,7 +185,7 @@ def experiment_reviewers(request, slug):
     form = AddReviewersForm(request.POST)
     if form.is_valid():
         experiment.reviewers.add(*form.cleaned_data["usernames"])
-        messages.success(request, f"Invited {len(form.cleaned_data['usernames'])} reviewer(s).")
+        messages.success(request, f"Invited {len(form.cleaned_data['usernames']):,} reviewer(s).")
     else:
         messages.error(request, " ".join(form.errors["usernames"]))
     return redirect("owner-experiment", experiment.slug)
