@@ -10,8 +10,8 @@ import csv
 import io
 import itertools
 import json
-import re
 import math
+import re
 import warnings
 from datetime import timedelta
 

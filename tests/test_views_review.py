@@ -440,5 +440,6 @@ def test_every_answer_label_starts_with_its_side_word_in_both_layouts(strength):
             continue
         wide, narrow = SIDE_WORDS[side]
         assert option["label"].startswith(wide)
-        assert f'<span class="side-wide">{wide}</span><span class="side-narrow">{narrow}</span>' in html
+        spans = f'<span class="side-wide">{wide}</span><span class="side-narrow">{narrow}</span>'
+        assert spans in html
         assert strip_tags(html) == wide + narrow + option["label"].removeprefix(wide)

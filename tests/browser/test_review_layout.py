@@ -163,9 +163,7 @@ def test_desktop_shows_prompt_outputs_and_answer_panel_without_page_scroll(
     watch.assert_clean()
 
 
-def test_phone_stacks_outputs_as_top_and_bottom_without_key_hints(
-    browser, live_server, artifacts
-):
+def test_phone_stacks_outputs_as_top_and_bottom_without_key_hints(browser, live_server, artifacts):
     experiment = long_output_study(make_user("olivia", owner=True))
     context = browser.new_context(
         viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True
