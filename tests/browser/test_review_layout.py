@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from reviewapp.experiments import recount_pairs
 from reviewapp.management.commands.seed_demo import DEMO_FILE, INSTRUCTIONS
 from reviewapp.models import Judgment, Pair, pair_shuffle_key
 from tests.browser.conftest import log_in
@@ -47,8 +48,6 @@ def long_output_study(owner, *, slug="layout", ask_strength=False, n_pairs=2):
         )
         for i in range(n_pairs)
     )
-    from reviewapp.experiments import recount_pairs
-
     recount_pairs(experiment)
     reviewer = make_user("rita")
     experiment.reviewers.add(reviewer)
