@@ -89,7 +89,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "reviewapp.access.owner_role",
             ],
-            "builtins": ["reviewapp.templatetags.untrusted"],
+            "builtins": ["reviewapp.templatetags.untrusted", "reviewapp.templatetags.thousands"],
         },
     },
 ]

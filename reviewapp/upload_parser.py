@@ -66,12 +66,12 @@ class UploadError(Exception):
     def __str__(self) -> str:
         n = self.total_errors
         lines = [
-            f"{self.refusal}: {n} problem{'s' if n != 1 else ''} "
+            f"{self.refusal}: {n:,} problem{'s' if n != 1 else ''} "
             "(line numbers count the lines of the file, a CSV header is line 1)."
         ]
         lines += [f"- {error}" for error in self.errors]
         if self.n_more:
-            lines.append(f"- and {self.n_more} more.")
+            lines.append(f"- and {self.n_more:,} more.")
         return "\n".join(lines)
 
 
@@ -237,7 +237,7 @@ def _name(
         errors.add(line, column, f"is empty; expected {what}")
         return None
     if len(value) > max_chars:
-        errors.add(line, column, f"is {len(value)} characters long; the limit is {max_chars}")
+        errors.add(line, column, f"is {len(value):,} characters long; the limit is {max_chars:,}")
         return None
     return value
 

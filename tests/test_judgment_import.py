@@ -147,6 +147,7 @@ def fresh_copy(experiment, slug: str):
 
 def assert_same_results(got: dict, want: dict) -> None:
     """Equal but for the slug; seconds per pair travel rounded to the millisecond."""
+
     # Floats to 12 significant digits: the imported judgments are summed in another order.
     def rounded(text: str) -> float:
         return float(f"{float(text):.12g}")

@@ -11,6 +11,7 @@ import io
 import itertools
 import json
 import math
+import re
 import warnings
 from datetime import timedelta
 from html import unescape
@@ -592,6 +593,59 @@ def test_verdict_sentences():
         "No clear winner between ft-v2 and base on overall yet: ft-v2 wins 100 % of 1 decided "
         "judgment, 95 % CI 21–100 %, p = 1.00"
     )
+
+
+def ranked(*names, rated=True):
+    return [{"model": m, "rank": (i + 1) if rated else None} for i, m in enumerate(names)]
+
+
+def verdict_of(pairs, models, baseline=None):
+    dim = {"n_judgments": sum(p["n"] for p in pairs), "pairs": pairs, "models": models,
+           "agreement": {"krippendorff_alpha": 0.5}}  # fmt: skip
+    return verdict({"baseline_model": baseline, "dimensions": {"overall": dim}})
+
+
+def test_verdict_without_baseline_headlines_the_leader_against_the_runner_up():
+    pairs = [
+        a_pair(90, 10, x="ft-v1", y="base"),  # the most decided judgments: the old headline
+        a_pair(30, 20, x="ft-v2", y="ft-v1"),
+        a_pair(5, 5, x="ft-v2", y="base"),
+    ]
+    leader_first = ranked("ft-v2", "ft-v1", "base")
+    assert verdict_of(pairs, leader_first).startswith(
+        "No clear winner between ft-v2 and ft-v1 on overall yet: ft-v2 wins 60 % of 50 decided"
+    )
+    # A baseline keeps its rule: its pair with the most decided judgments.
+    assert verdict_of(pairs, leader_first, baseline="base").startswith("ft-v1 beats base")
+    # No ratings (no maximum-likelihood fit): the most decided pair, as before.
+    assert verdict_of(pairs, ranked("base", "ft-v1", "ft-v2", rated=False)).startswith(
+        "ft-v1 beats base"
+    )
+    # Leader and runner-up never met: the leader's pair with the most decided judgments.
+    assert verdict_of(pairs[:1] + pairs[2:], ranked("ft-v2", "ft-v1", "base")).startswith(
+        "No clear winner between ft-v2 and base"
+    )
+    # Two models: the one pair, whatever the ratings.
+    assert verdict_of(pairs[:1], ranked("base", "ft-v1")).startswith("ft-v1 beats base")
+
+
+def test_verdict_counts_have_thousands_separators():
+    assert verdict_for(a_pair(800, 404, 1500)).startswith(
+        "ft-v2 beats base on overall: 66 % of 1,204 decided judgments"
+    )
+    assert "all 2,500 judgments were ties" in verdict_for(a_pair(0, 0, 2500))
+
+
+@pytest.mark.django_db
+def test_verdict_of_a_study_without_baseline_names_its_two_best_models(owner):
+    experiment = build_judged(owner, slug="nobase", baseline="", seed=3)
+    results = compute_results(experiment, n_resamples=0)
+    models = [m["model"] for m in results["dimensions"]["overall"]["models"]]
+    assert len(models) == 4
+    most_decided = max(results["dimensions"]["overall"]["pairs"], key=lambda p: p["decided"])
+    assert {most_decided["model_x"], most_decided["model_y"]} != set(models[:2])  # not by chance
+    names = re.findall(r"ft-v\d|base", results["verdict"].split(" on overall")[0])
+    assert sorted(names) == sorted(models[:2]), (results["verdict"], models)
 
 
 # --------------------------------------------------------------------------- page, JSON, command

@@ -397,3 +397,49 @@ def test_review_urls_carry_the_review_key_never_the_slug(client, owner):
     assert experiment.slug not in home + html
     # The slug is not a way in either.
     assert client.get(f"/review/{experiment.slug}/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_instructions_open_before_the_first_pair_only(client, owner):
+    experiment = make_experiment(
+        owner, n_pairs=3, reviews_per_pair=1, slug="instr", instructions="Pick the *kinder* one."
+    )
+    reviewer = make_user("rita")
+    experiment.reviewers.add(reviewer)
+    client.force_login(reviewer)
+    url = reverse("review-pair", args=[experiment.review_key])
+    opening = re.compile(r'<dialog id="instructions"[^>]*>')
+    first = client.get(url).content.decode()
+    assert opening.search(first).group(0).endswith(" open>")
+    assert "<em>kinder</em>" in first
+    fragment = client.get(url, headers={"HX-Request": "true"}).content.decode()
+    assert not opening.search(fragment).group(0).endswith(" open>")  # a swap: never again
+    data = {f"dim-{d.position}": "tie" for d in experiment.dimensions.all()}
+    client.post(submit_url(first), data)
+    second = client.get(url).content.decode()
+    assert "1 of 3 done" in second
+    assert not opening.search(second).group(0).endswith(" open>")
+    assert 'id="instructions-button"' in second  # still one key (?) or one click away
+
+
+@pytest.mark.parametrize("strength", [False, True])
+def test_every_answer_label_starts_with_its_side_word_in_both_layouts(strength):
+    """The review screen names a side "Left"/"Top" or "Right"/"Bottom" by layout
+    (templatetags/review_screen.py); the labels of views.review.option_list say which."""
+    from django.utils.html import strip_tags
+
+    from reviewapp.templatetags.review_screen import SIDE_WORDS, option_label
+    from reviewapp.views.review import option_dicts, option_list
+
+    options = option_dicts(option_list(Experiment(ask_strength=strength, allow_ties=True)))
+    for option in options:
+        side = option["value"].partition(":")[0]
+        html = str(option_label(option))
+        if side == "tie":
+            assert html == "Tie"
+            continue
+        wide, narrow = SIDE_WORDS[side]
+        assert option["label"].startswith(wide)
+        spans = f'<span class="side-wide">{wide}</span><span class="side-narrow">{narrow}</span>'
+        assert spans in html
+        assert strip_tags(html) == wide + narrow + option["label"].removeprefix(wide)

@@ -41,10 +41,28 @@ def _percent(value: float) -> str:
     return f"{100 * value:.0f}"
 
 
+def leader_pair(dimension: dict) -> dict | None:
+    """With more than two models: the Bradley-Terry leader against the runner-up (the first
+    two rated models, best first), or, if those two never met, the leader's pair with the
+    most decided judgments. None with two models or without ratings."""
+    models = dimension.get("models", [])
+    rated = [m["model"] for m in models if m["rank"] is not None]
+    if len(models) <= 2 or len(rated) < 2:
+        return None
+    leader, runner_up = rated[0], rated[1]
+    with_leader = [p for p in dimension["pairs"] if leader in (p["model_x"], p["model_y"])]
+    against_runner_up = [p for p in with_leader if runner_up in (p["model_x"], p["model_y"])]
+    candidates = against_runner_up or with_leader
+    return max(candidates, key=lambda p: p["decided"]) if candidates else None
+
+
 def headline_pair(dimension: dict, baseline: str | None) -> dict | None:
     """The pair the verdict speaks about: among the pairs with the baseline (or all pairs),
-    the one with the most decided judgments, first in order on a tie."""
+    the one with the most decided judgments, first in order on a tie. Without a baseline and
+    with more than two models, the leader's pair (`leader_pair`) when there is one."""
     pairs = dimension["pairs"]
+    if not baseline and (leader := leader_pair(dimension)) is not None:
+        return leader
     with_baseline = [p for p in pairs if baseline and p["model_y"] == baseline]
     candidates = with_baseline or pairs
     if not candidates:
@@ -70,13 +88,13 @@ def verdict(results: dict) -> str:
     if not pair["decided"]:
         return (
             f"No clear winner between {x} and {y} on {dimension_name} yet: all "
-            f"{pair['n']} judgments were ties; {agreement}."
+            f"{pair['n']:,} judgments were ties; {agreement}."
         )
     rate = pair["x_win_rate"]
     lo, hi, by_prompt = _verdict_interval(pair)
     p_text = format_p(pair["p_value"])
     clauses = _length_clause(pair) + _noninferiority_clause(pair, results["baseline_model"])
-    decided = f"{pair['decided']} decided judgment{'s' if pair['decided'] != 1 else ''}"
+    decided = f"{pair['decided']:,} decided judgment{'s' if pair['decided'] != 1 else ''}"
     if lo > 0.5 or hi < 0.5:
         if lo > 0.5:
             winner, loser, share, ci = x, y, rate, (lo, hi)

@@ -178,10 +178,10 @@ def experiment_leaks(request, slug):
     action = request.POST.get("action")
     if action == "exclude":
         n = exclude_flagged_pairs(experiment)
-        messages.success(request, f"{n} flagged pair{pluralize(n)} taken out of review.")
+        messages.success(request, f"{n:,} flagged pair{pluralize(n)} taken out of review.")
     elif action == "keep":
         n = keep_flagged_pairs(experiment)
-        messages.success(request, f"{n} flagged pair{pluralize(n)} kept in review.")
+        messages.success(request, f"{n:,} flagged pair{pluralize(n)} kept in review.")
     else:
         return HttpResponseBadRequest("Choose exclude or keep.")
     return redirect("owner-experiment", experiment.slug)
@@ -198,7 +198,7 @@ def experiment_reviewers(request, slug):
     if users := form.cleaned_data["usernames"]:
         experiment.reviewers.add(*users)
         names = ", ".join(sorted(u.username for u in users))
-        messages.success(request, f"Invited {len(users)} reviewer(s): {names}.")
+        messages.success(request, f"Invited {len(users):,} reviewer(s): {names}.")
     if form.unknown:
         # Kept in the box on the next page, so a typo is corrected rather than retyped.
         request.session[UNKNOWN_REVIEWERS_KEY] = {experiment.slug: "\n".join(form.unknown)}

@@ -119,9 +119,6 @@ def pair_context(
         "submit_url": reverse("review-submit", args=url_args),
         "skip_url": reverse("review-skip", args=url_args),
         "choices": choices_html(dimensions, options, posted, errors),
-        "option_keys": render_to_string(
-            "review/_option_keys.html", {"options": option_dicts(options)}
-        ),
         "require_rationale": experiment.require_rationale,
         "rationale": posted.get("rationale", ""),
         "rationale_error": errors.get("rationale", ""),

@@ -158,6 +158,10 @@ def review_everything_by_keyboard(
         page.get_by_text(f"{done - 1} of {N_PAIRS} done").wait_for()
         if done == 1:
             check_page(page, artifacts, f"4-{username}-first-pair", "#review-form", ".output")
+            # The instructions come first, in a dialog whose button has the focus.
+            assert page.locator("#instructions").evaluate("d => d.matches(':modal')")
+            page.keyboard.press("Enter")
+            assert page.locator("#instructions").evaluate("d => !d.open")
         else:
             assert_layout_holds(page, "#review-form", "#submit-button", ".output")
         assert page.locator(ACTIVE).count() == 0
