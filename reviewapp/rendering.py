@@ -147,8 +147,9 @@ TAB_STOP = 4  # CommonMark's
 
 
 def _with_lines_kept(source: str) -> str:
-    """The Markdown source with every soft line break made a hard one (a backslash before
-    the line ending) and each continuation line's indentation beyond its paragraph's
+    """The Markdown source with every soft line break made a hard one (two spaces before
+    the line ending; not a backslash, which would make a "*" or "_" ending the line open
+    emphasis, as in "a *" / "a*") and each continuation line's indentation beyond its paragraph's
     first line turned into no-break spaces, which the parser keeps as text.
 
     Only lines the parser already reads as a paragraph's continuation are touched, and a
@@ -164,7 +165,7 @@ def _with_lines_kept(source: str) -> str:
     for event, where in pyromark.events_with_range(source, options=_OPTIONS):
         start = where["start"]
         if event == "SoftBreak":
-            pieces += [data[done:start], b"\\"]
+            pieces += [data[done:start], b"  "]
             done, after_break = start, True
         elif _starts_block(event):
             first, after_break = None, False

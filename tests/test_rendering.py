@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pyromark
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from reviewapp.rendering import (
@@ -222,6 +222,7 @@ def real_texts():
         max_size=30,
     )
 )
+@example(["a *", "\n", "a*"])  # a backslash as the hard break opened emphasis here
 def test_keeping_lines_changes_no_block_structure(pieces):
     text = "".join(pieces)
     _assert_same_tags(text)
