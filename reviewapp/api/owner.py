@@ -76,6 +76,7 @@ def experiment_out(experiment: Experiment, progress: dict) -> dict:
         "allow_tie": experiment.allow_ties,
         "require_rationale": experiment.require_rationale,
         "ask_strength": experiment.ask_strength,
+        "ask_acceptable": experiment.ask_acceptable,
         "render_mode": experiment.render_mode,
         "instructions": experiment.instructions,
         "created_at": experiment.created_at,
@@ -115,6 +116,7 @@ def experiment_create(request, data: ExperimentIn):
             instructions=data.instructions,
             require_rationale=data.require_rationale,
             ask_strength=data.ask_strength,
+            ask_acceptable=data.ask_acceptable,
             render_mode=data.render_mode,
         )
     except DimensionError as error:

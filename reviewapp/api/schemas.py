@@ -98,6 +98,7 @@ class ExperimentIn(Schema):
     instructions: text(20_000) = Field("", description="Markdown shown to reviewers.")
     require_rationale: bool = False
     ask_strength: bool = False
+    ask_acceptable: bool = Field(False, description="Also ask whether each output is acceptable.")
     render_mode: RenderMode = Field(Experiment.RenderMode.MARKDOWN.value, description=RENDER_MODE)
 
 
@@ -122,6 +123,7 @@ class ExperimentOut(Schema):
     allow_tie: bool
     require_rationale: bool
     ask_strength: bool
+    ask_acceptable: bool
     render_mode: RenderMode = Field(description=RENDER_MODE)
     instructions: str
     created_at: datetime
@@ -255,6 +257,10 @@ class NextPairOut(Schema):
     dimensions: list[str]
     choices: list[Literal["left", "right", "tie"]] = Field(description="Allowed answers.")
     ask_strength: bool = Field(description="If true, also send strength per dimension.")
+    ask_acceptable: bool = Field(
+        description="If true, also send `acceptable`: whether the left and the right output "
+        "are each acceptable."
+    )
     require_rationale: bool
     instructions: str
     progress: ReviewProgressOut
@@ -278,6 +284,11 @@ class AnswerIn(Schema):
         default_factory=dict,
         max_length=30,
         description="Only when the experiment asks for it; not for ties.",
+    )
+    acceptable: dict[Literal["left", "right"], bool] = Field(
+        default_factory=dict,
+        description="Only when the experiment asks for it (ask_acceptable): both sides, "
+        'e.g. {"left": true, "right": false}.',
     )
     rationale: text(10_000) = ""
 

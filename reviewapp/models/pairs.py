@@ -98,6 +98,10 @@ class Assignment(models.Model):
     shown_at = models.DateTimeField()
     submitted_at = models.DateTimeField(null=True, blank=True)
     rationale = models.TextField(blank=True)
+    # Was output A (B) acceptable, in content terms like the choices; null when the
+    # experiment did not ask. One answer per output, so here rather than per dimension.
+    a_acceptable = models.BooleanField(null=True)
+    b_acceptable = models.BooleanField(null=True)
 
     class Meta:
         ordering = ["id"]

@@ -17,7 +17,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from ..access import experiments_for_reviewer, get_membership_by_review_key
 from ..assignment import next_assignment_within_quota, skip_assignment
-from ..judgments import Answer, SubmissionRefused, record_submission
+from ..judgments import Acceptability, Answer, SubmissionRefused, record_submission
 from ..models import Assignment, Experiment
 from ..progress import progress_for, reviewer_progress
 from ..rendering import render_markdown, render_text
@@ -79,6 +79,33 @@ def parse_answers(post, dimensions) -> dict[int, Answer]:
     return answers
 
 
+# Keys for "acceptable?": (yes, no) per side, one hand per output on a QWERTY keyboard;
+# none of the review screen's other keys (digits, arrows, Enter, S).
+ACCEPTABLE_KEYS = {"left": ("A", "Z"), "right": ("K", "M")}
+YES_NO = {"yes": True, "no": False}
+
+
+def parse_acceptable(post) -> Acceptability:
+    return Acceptability(
+        YES_NO.get(post.get("acceptable-left")), YES_NO.get(post.get("acceptable-right"))
+    )
+
+
+def acceptability_fields(posted, errors) -> dict:
+    """The "is each output acceptable?" fields (templates/review/_acceptability.html)."""
+    sides = [
+        {
+            "name": side,
+            "label": side.capitalize(),
+            "selected": str(posted.get(f"acceptable-{side}", "")),
+            "yes_key": yes_key,
+            "no_key": no_key,
+        }
+        for side, (yes_key, no_key) in ACCEPTABLE_KEYS.items()
+    ]
+    return {"sides": sides, "error": str(errors.get("acceptable", ""))}
+
+
 def completion_of(membership) -> dict | None:
     """What a reviewer who came through an invite link sees when done."""
     if membership is None or membership.invite is None:
@@ -125,6 +152,9 @@ def pair_context(
         "require_rationale": experiment.require_rationale,
         "rationale": posted.get("rationale", ""),
         "rationale_error": errors.get("rationale", ""),
+        "acceptability": acceptability_fields(posted, errors)
+        if experiment.ask_acceptable
+        else None,
     }
     return context
 
@@ -174,6 +204,7 @@ def submit_pair(request, review_key, assignment_id):
             rationale,
             dimensions=dimensions,
             experiment=experiment,
+            acceptable=parse_acceptable(request.POST),
         )
         if not outcome.already_recorded:  # the membership was read before this submission
             membership = replace(membership, done=membership.done + 1)

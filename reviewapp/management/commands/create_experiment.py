@@ -24,6 +24,11 @@ class Command(BaseCommand):
         parser.add_argument("--require-rationale", action="store_true")
         parser.add_argument("--ask-strength", action="store_true")
         parser.add_argument(
+            "--ask-acceptable",
+            action="store_true",
+            help="Also ask, for each output, whether it is acceptable.",
+        )
+        parser.add_argument(
             "--render-mode",
             choices=Experiment.RenderMode.values,
             default=Experiment.RenderMode.MARKDOWN,
@@ -61,6 +66,7 @@ class Command(BaseCommand):
                 allow_ties=not opts["no_ties"],
                 require_rationale=opts["require_rationale"],
                 ask_strength=opts["ask_strength"],
+                ask_acceptable=opts["ask_acceptable"],
                 render_mode=opts["render_mode"],
                 status=Experiment.Status.OPEN if opts["open"] else Experiment.Status.DRAFT,
                 **extra,
