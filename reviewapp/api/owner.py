@@ -315,6 +315,8 @@ def judgment_lines(experiment):
     for row in judgment_rows(experiment, neutralise=False):
         record = dict(zip(JUDGMENT_COLUMNS, row, strict=True))
         record["excluded"] = record["excluded"] == "true"
+        for column in ("a_acceptable", "b_acceptable"):
+            record[column] = {"yes": True, "no": False}.get(record[column])
         yield json.dumps(record, ensure_ascii=False) + "\n"
 
 
@@ -324,7 +326,8 @@ def judgment_lines(experiment):
     response={200: None, **errors(401, 404, 422)},
     openapi_extra=_text_response(
         "application/x-ndjson",
-        "One JSON object a line, with the CSV's columns as keys (excluded is a boolean).",
+        "One JSON object a line, with the CSV's columns as keys (excluded is a boolean; "
+        "a_acceptable and b_acceptable are booleans, null when not asked).",
     ),
 )
 def judgments_jsonl(request, slug: str = Slug) -> HttpResponse:

@@ -56,6 +56,9 @@ ASSIGNMENT_COLUMNS = {
     "reviewer": ("reviewer_id", "int64"),
     "left_is_a": ("left_is_a", "boolean"),  # the side shown; <NA>: unknown (imported)
     "seconds": (SECONDS_ON_PAIR, _seconds),
+    # Was output A / B acceptable; <NA>: not asked (results/acceptance.py).
+    "a_acceptable": ("a_acceptable", "boolean"),
+    "b_acceptable": ("b_acceptable", "boolean"),
 }
 # ... and once per judgment.
 JUDGMENT_COLUMNS = {
