@@ -3,6 +3,7 @@ imported, and the Tulu 1 paper's published figures reproduced through the app.""
 
 import csv
 import io
+import json
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -306,6 +307,22 @@ def test_export_then_import_keeps_acceptability(owner, tmp_path):
     assert_same_results(got, want)
     again = exported(copy).drop(columns="experiment")
     assert again.equals(exported(original).drop(columns="experiment"))
+
+
+@pytest.mark.django_db
+def test_jsonl_export_gives_booleans_or_null(client, owner):
+    experiment = judged_with_acceptability(owner, slug="exp", seed=2)
+    stored = {
+        (pair_id, reviewer): (a, b)
+        for pair_id, reviewer, a, b in Assignment.objects.filter(experiment=experiment).values_list(
+            "pair__external_id", "reviewer__username", "a_acceptable", "b_acceptable"
+        )
+    }
+    response = call(client, "get", "/api/experiments/exp/judgments.jsonl", create_token(owner)[1])
+    lines = [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
+    assert lines and {(r["a_acceptable"], r["b_acceptable"]) for r in lines} >= {(True, False)}
+    for r in lines:
+        assert (r["a_acceptable"], r["b_acceptable"]) == stored[(r["pair_id"], r["reviewer"])]
 
 
 HEADER = (
