@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
 from statsmodels.stats.proportion import proportion_confint
 
@@ -18,7 +19,7 @@ from reviewapp.experiments import create_experiment
 from reviewapp.exports import write_judgments_csv
 from reviewapp.judgment_import import JudgmentImportError, import_judgments
 from reviewapp.judgments import Acceptability, Answer, SubmissionRefused, record_submission
-from reviewapp.models import Assignment, Membership, Pair
+from reviewapp.models import Assignment, Experiment, Membership, Pair
 from reviewapp.plots import acceptance_plot
 from reviewapp.results import compute_results
 from reviewapp.tokens import create_token
@@ -34,6 +35,33 @@ MODELS = ("zebra-base-7b", "yak-tuned-7b")
 
 def answer_all(experiment, value="left"):
     return {d.pk: Answer(value) for d in experiment.dimensions.all()}
+
+
+# --------------------------------------------------------------------------- the setting
+
+
+@pytest.mark.django_db
+def test_setting_is_off_by_default_and_set_by_form_api_and_command(client, owner):
+    client.force_login(owner)
+    form = client.get(reverse("owner-experiment-new")).content.decode()
+    assert 'name="ask_acceptable"' in form
+    post = {"name": "Web", "reviews_per_pair": 3, "dimensions": "overall"}
+    client.post(reverse("owner-experiment-new"), post)
+    client.post(
+        reverse("owner-experiment-new"), {**post, "name": "Web asks", "ask_acceptable": "on"}
+    )
+    token = create_token(owner)[1]
+    for slug, asks in (("api", False), ("api-asks", True)):
+        body = {"name": slug, "slug": slug} | ({"ask_acceptable": True} if asks else {})
+        response = call(client, "post", "/api/experiments", token, body)
+        assert response.status_code == 201 and response.json()["ask_acceptable"] is asks
+    call_command("create_experiment", "cmd", "--owner", owner.username)
+    call_command("create_experiment", "cmd-asks", "--owner", owner.username, "--ask-acceptable")
+    asks = dict(Experiment.objects.values_list("slug", "ask_acceptable"))
+    assert asks == {"web": False, "web-asks": True, "api": False, "api-asks": True,
+                    "cmd": False, "cmd-asks": True}  # fmt: skip
+    page = client.get(reverse("owner-experiment", args=["web-asks"])).content.decode()
+    assert "Each output acceptable?</dt><dd>asked</dd>" in page
 
 
 # --------------------------------------------------------------------------- recording
