@@ -39,6 +39,9 @@ def text(max_length: int, min_length: int = 0, pattern: str = NO_NUL, **kwargs):
 
 
 DimensionName = text(60, 1)
+# pydantic writes a dict key's pattern as patternProperties, which lets a key that fails it
+# through as an additional property; the schema says what the API checks instead.
+DIMENSION_KEYS = {"propertyNames": {"minLength": 1, "maxLength": 60, "pattern": NO_NUL}}
 
 
 def _whole(value):
@@ -278,12 +281,15 @@ class AnswerIn(Schema):
     )
 
     choices: dict[DimensionName, Choice] = Field(
-        description="One answer per dimension, by dimension name.", max_length=30
+        description="One answer per dimension, by dimension name.",
+        max_length=30,
+        json_schema_extra=DIMENSION_KEYS,
     )
     strength: dict[DimensionName, Literal["slight", "clear"]] = Field(
         default_factory=dict,
         max_length=30,
         description="Only when the experiment asks for it; not for ties.",
+        json_schema_extra=DIMENSION_KEYS,
     )
     acceptable: dict[Literal["left", "right"], bool] = Field(
         default_factory=dict,
