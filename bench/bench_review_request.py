@@ -67,6 +67,33 @@ def give_history(n: int) -> None:
         cursor.execute("VACUUM ANALYZE reviewapp_pair")
 
 
+FLOOR_PATH = "/bench-signed-in-floor/"
+
+
+def add_floor_view() -> None:
+    """The signed-in floor's view (bench/baseline_app.py), mounted at FLOOR_PATH in this
+    process only, so it runs under the app's settings and middleware like the loop."""
+    from django.contrib.auth.decorators import login_required
+    from django.db import connection
+    from django.http import HttpResponse
+    from django.urls import clear_url_caches, path
+
+    from reviewapp import urls
+
+    @login_required
+    def signed_in_insert_one(request):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO bench_baseline (note, created_at) VALUES (%s, now()) RETURNING id",
+                [request.path],
+            )
+            (row_id,) = cursor.fetchone()
+        return HttpResponse(f"<!doctype html><title>stored</title><p>Stored row {row_id}.</p>")
+
+    urls.urlpatterns.insert(0, path(FLOOR_PATH.strip("/") + "/", signed_in_insert_one))
+    clear_url_caches()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batches", type=int, default=7)
@@ -78,6 +105,15 @@ def main() -> None:
         type=int,
         default=0,
         help="submitted assignments the reviewer already has (a long session), e.g. 50000",
+    )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also time the signed-in floor (bench_review_loop.py's login_required insert "
+        "view) in this process, alternating batches with the loop, and print the ratio",
+    )
+    parser.add_argument(
+        "--profile", type=int, default=0, help="print the N most costly functions (cProfile)"
     )
     args = parser.parse_args()
     loop_bench.DB_NAME = args.database
@@ -125,19 +161,37 @@ def main() -> None:
                 if not status.startswith("302"):
                     raise SystemExit(f"POST answered {status}")
 
-        review(50)  # warm up (and let psycopg prepare the statements)
-        batches = []
-        for _ in range(args.batches):
+        def floor(n: int) -> None:
+            for _ in range(n):
+                status, _ = request("GET", FLOOR_PATH)
+                if not status.startswith("200"):
+                    raise SystemExit(f"floor answered {status}")
+
+        def timed(run, n: int, requests: int) -> tuple[float, float, float]:
             python, postgres, wall = time.process_time(), backend_cpu(connection), time.monotonic()
-            review(args.loops)
-            requests = 2 * args.loops
-            batches.append(
-                (
-                    (time.process_time() - python) / requests * 1000,
-                    (backend_cpu(connection) - postgres) / requests * 1000,
-                    (time.monotonic() - wall) / requests * 1000,
-                )
+            run(n)
+            return (
+                (time.process_time() - python) / requests * 1000,
+                (backend_cpu(connection) - postgres) / requests * 1000,
+                (time.monotonic() - wall) / requests * 1000,
             )
+
+        if args.floor:
+            add_floor_view()
+            floor(100)
+        review(50)  # warm up (and let psycopg prepare the statements)
+        batches, floor_batches = [], []
+        for _ in range(args.batches):
+            batches.append(timed(review, args.loops, 2 * args.loops))
+            if args.floor:
+                floor_batches.append(timed(floor, 2 * args.loops, 2 * args.loops))
+        if args.profile:
+            import cProfile
+            import pstats
+
+            profiler = cProfile.Profile(time.process_time)  # CPU, not waiting
+            profiler.runcall(review, args.loops)
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.profile)
         statements = []
 
         def record(execute, sql, params, many, context):
@@ -158,6 +212,15 @@ def main() -> None:
     print(f"| fastest | {fastest[0]:.2f} | {fastest[1]:.2f} | {fastest[2]:.2f} |")
     medians = [statistics.median(batch[i] for batch in batches) for i in range(3)]
     print(f"| median | {medians[0]:.2f} | {medians[1]:.2f} | {medians[2]:.2f} |")
+    if floor_batches:
+        floor_medians = [statistics.median(b[i] for b in floor_batches) for i in range(3)]
+        print(
+            f"| signed-in floor, median | {floor_medians[0]:.2f} | {floor_medians[1]:.2f}"
+            f" | {floor_medians[2]:.2f} |"
+        )
+        ratio = (floor_medians[0] + floor_medians[1]) / (medians[0] + medians[1])
+        print()
+        print(f"CPU (Python + PostgreSQL) of a floor request / of a review request: {ratio:.2f}")
     print()
     print(f"{len(statements)} statements a loop:")
     for sql in statements:

@@ -8,10 +8,10 @@ from functools import partial
 
 from django.contrib.auth.models import Permission
 from django.core.exceptions import PermissionDenied
-from django.db.models import F, Func, IntegerField, OuterRef, Q, Subquery
+from django.db.models import Q
 from django.http import Http404
 
-from .models import Assignment, Dimension, Experiment, InviteLink, Membership
+from .models import Dimension, Experiment, Membership
 
 # Owners are the users holding this permission (given in the admin, directly or through a
 # group, or by grant_owner_role); every page, API call and template asks can_own_experiments.
@@ -76,14 +76,13 @@ def get_experiment_for_reviewer(user, slug: str) -> Experiment:
 @dataclass(frozen=True)
 class ReviewerMembership:
     """A reviewer's place in one experiment: everything a review request needs to know
-    before it picks or stores a pair."""
+    before it picks or stores a pair. Progress is counted only where it is shown
+    (progress.membership_progress), not on every request."""
 
     experiment: Experiment
     user: object
-    invite: InviteLink | None
+    invite_id: int | None  # the invite link they came through, if any
     quota: int | None  # pairs this reviewer may judge (invite links), None for no limit
-    done: int  # pairs this reviewer has submitted
-    n_reviewers: int  # members of the experiment
     rubric: tuple[Dimension, ...]  # in screen order
 
     @property
@@ -97,67 +96,31 @@ class ReviewerMembership:
 
 def get_membership_for_reviewer(user, slug: str) -> ReviewerMembership:
     """The reviewer's membership, found by the experiment's slug (the API's paths)."""
-    return _membership(user, Q(experiment__slug=slug))
+    return _membership(user, experiment__slug=slug)
 
 
 def get_membership_by_review_key(user, review_key: str) -> ReviewerMembership:
     """The reviewer's membership, found by the experiment's opaque review key (the web
     review pages' URLs, which must not show the slug: owners often put model names in it)."""
-    return _membership(user, Q(experiment__review_key=review_key))
+    return _membership(user, experiment__review_key=review_key)
 
 
-def _count(queryset):
-    """The number of rows of a queryset, as a subquery expression. COUNT as a plain
-    function, not an aggregate: no GROUP BY, so one row even when nothing matches."""
-    counted = queryset.order_by().annotate(
-        n=Func("pk", function="COUNT", output_field=IntegerField())
-    )
-    return Subquery(counted.values("n"))
-
-
-def _membership(user, experiment_lookup: Q) -> ReviewerMembership:
-    """One query (it runs on every review request): the membership with its experiment
-    and invite, the two progress counts, and one row per rubric dimension (the rubric is
-    joined in, so the membership's columns repeat on each of those few rows)."""
+def _membership(user, **experiment_lookup) -> ReviewerMembership:
+    """Two plain queries (they run on every review request): the membership with its
+    experiment, then the rubric. Simple statements on purpose: each Django query costs
+    mostly the Python that builds it, and a join or subquery more (bench/README.md)."""
     if not user.is_authenticated:
         raise Http404("No such experiment.")
-    rows = list(
-        Membership.objects.filter(experiment_lookup, user=user, removed_at__isnull=True)
-        .select_related("experiment", "invite")
-        .annotate(
-            done=_count(
-                Assignment.objects.filter(
-                    experiment=OuterRef("experiment_id"),
-                    reviewer=OuterRef("user_id"),
-                    status=Assignment.Status.SUBMITTED,
-                )
-            ),
-            n_reviewers=_count(Membership.objects.filter(experiment=OuterRef("experiment_id"))),
-            dimension_id=F("experiment__dimensions__id"),
-            dimension_name=F("experiment__dimensions__name"),
-            dimension_position=F("experiment__dimensions__position"),
+    try:
+        member = Membership.objects.select_related("experiment").get(
+            user=user, removed_at__isnull=True, **experiment_lookup
         )
-        .order_by("dimension_position")
-    )
-    if not rows:
-        raise Http404("No such experiment.")
-    first = rows[0]
-    rubric = tuple(
-        Dimension(
-            id=row.dimension_id,
-            experiment_id=first.experiment_id,
-            name=row.dimension_name,
-            position=row.dimension_position,
-        )
-        for row in rows
-        if row.dimension_id is not None
-    )
+    except Membership.DoesNotExist:
+        raise Http404("No such experiment.") from None
     return ReviewerMembership(
-        experiment=first.experiment,
+        experiment=member.experiment,
         user=user,
-        invite=first.invite,
-        quota=first.quota,
-        done=first.done,
-        n_reviewers=first.n_reviewers,
-        rubric=rubric,
+        invite_id=member.invite_id,
+        quota=member.quota,
+        rubric=tuple(Dimension.objects.filter(experiment_id=member.experiment_id)),
     )

@@ -36,12 +36,13 @@ row lock (or SQLite's write lock), so two reviewers can never both take the last
 import hashlib
 import math
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
 from .models import Assignment, Experiment, Membership, Pair
@@ -111,6 +112,12 @@ def _stale_leases(experiment: Experiment, now: datetime):
     )
 
 
+def _live(experiment: Experiment, now: datetime):
+    return Assignment.objects.filter(
+        experiment=experiment, status=Assignment.Status.SHOWN, shown_at__gte=now - lease_length()
+    )
+
+
 def _release(experiment: Experiment, now: datetime) -> int:
     """Its own (sub)transaction. Assignments being submitted right now are locked by
     record_submission and skipped (SKIP LOCKED); pairs are updated in id order, so two
@@ -134,26 +141,97 @@ def _release(experiment: Experiment, now: datetime) -> int:
 # -- the claim ----------------------------------------------------------------------------
 
 
-def _current_and_stale(experiment: Experiment, reviewer, now: datetime) -> tuple[int | None, bool]:
-    """In one query: the id of the reviewer's live shown assignment (the oldest, if any),
-    and whether any lease in the experiment has run out."""
-    cutoff = now - lease_length()
-    live = Assignment.objects.filter(
-        experiment=OuterRef("pk"),
-        reviewer=reviewer,
-        status=Assignment.Status.SHOWN,
-        shown_at__gte=cutoff,
-    ).order_by("shown_at")
-    stale = Assignment.objects.filter(
-        experiment=OuterRef("pk"), status=Assignment.Status.SHOWN, shown_at__lt=cutoff
+@dataclass(frozen=True)
+class ClaimState:
+    """What a claim reads, in one statement, once the reviewer's row is locked."""
+
+    current_id: int | None  # the reviewer's live shown assignment (the oldest), if any
+    stale: bool  # whether any lease in the experiment has run out
+    window: list[tuple[int, int]]  # (id, shuffle_key) of the candidates the pick is among
+    done: int  # the reviewer's submitted assignments (their progress, and the quota)
+    members: int  # the experiment's members (their progress)
+
+
+def _claim_state(experiment: Experiment, reviewer, start: int, now: datetime) -> ClaimState:
+    """The claim's read: the one hand-written statement on the request path.
+
+    It is the rule above, as SQL that SQLite and PostgreSQL both run: the reviewer's live
+    assignment, whether a lease has run out, the two counts progress needs, and the
+    window, i.e. the next WINDOW candidates of the lowest slot level from `start` in
+    shuffle-key order, wrapping around
+    (only 2 x WINDOW index entries of that level are walked on each side of `start`, so
+    a reviewer who skipped many of them gets a smaller window, and an empty one falls
+    back to any free candidate). "Not had" is a probe of the (pair, reviewer) index per
+    walked pair, never a read of the reviewer's history; the walks use the pair_queue
+    index (experiment, is_gold, slots_taken, shuffle_key). `_candidates` is the same
+    candidate rule for the ORM (the rare paths), and tests/test_assignment.py checks that
+    the two agree.
+
+    Why SQL: built with the ORM, these three reads (two statements) cost about 5 ms of
+    Python per claim, most of it building and compiling nested querysets, against under
+    1 ms for this one (bench/README.md, "The claim's read").
+    """
+    pair, assignment = Pair._meta.db_table, Assignment._meta.db_table
+    had = (
+        f"(SELECT h.id FROM {assignment} h"
+        " WHERE h.pair_id = p.id AND h.reviewer_id = %(reviewer)s LIMIT 1)"
     )
-    current_id, is_stale = (
-        Experiment.objects.filter(pk=experiment.pk)
-        .annotate(current_id=Subquery(live.values("pk")[:1]), stale=Exists(stale))
-        .values_list("current_id", "stale")
-        .get()
+    walk = (
+        f"SELECT p.id, p.shuffle_key FROM {pair} p"
+        " WHERE p.experiment_id = %(experiment)s AND p.is_gold = %(no)s"
+        " AND p.slots_taken = (SELECT n FROM level) AND p.shuffle_key {side} %(start)s"
+        " ORDER BY p.shuffle_key LIMIT %(walk)s"
     )
-    return current_id, bool(is_stale)
+    sql = f"""
+        WITH level AS (
+            SELECT p.slots_taken AS n FROM {pair} p
+            WHERE p.experiment_id = %(experiment)s AND p.is_gold = %(no)s
+              AND p.excluded = %(no)s AND p.slots_taken < %(k)s AND {had} IS NULL
+            ORDER BY p.slots_taken LIMIT 1
+        ), walked AS (
+            SELECT 0 AS wrapped, id, shuffle_key FROM ({walk.format(side=">=")}) AS after_start
+            UNION ALL
+            SELECT 1 AS wrapped, id, shuffle_key FROM ({walk.format(side="<")}) AS before_start
+        ), picked AS (
+            SELECT w.wrapped, w.id, w.shuffle_key FROM walked w JOIN {pair} p ON p.id = w.id
+            WHERE p.excluded = %(no)s AND {had} IS NULL
+            ORDER BY w.wrapped, w.shuffle_key LIMIT %(window)s
+        )
+        SELECT
+            (SELECT a.id FROM {assignment} a
+              WHERE a.experiment_id = %(experiment)s AND a.reviewer_id = %(reviewer)s
+                AND a.status = %(shown)s AND a.shown_at >= %(cutoff)s
+              ORDER BY a.shown_at LIMIT 1),
+            EXISTS (SELECT 1 FROM {assignment} a
+              WHERE a.experiment_id = %(experiment)s AND a.status = %(shown)s
+                AND a.shown_at < %(cutoff)s),
+            (SELECT COUNT(*) FROM {assignment} a
+              WHERE a.experiment_id = %(experiment)s AND a.reviewer_id = %(reviewer)s
+                AND a.status = %(submitted)s),
+            (SELECT COUNT(*) FROM {Membership._meta.db_table} m
+              WHERE m.experiment_id = %(experiment)s),
+            picked.id, picked.shuffle_key
+        FROM (SELECT 1 AS one) AS one LEFT JOIN picked ON 1 = 1
+        ORDER BY picked.wrapped, picked.shuffle_key
+    """
+    params = {
+        "experiment": experiment.pk,
+        "reviewer": reviewer.pk,
+        "no": False,
+        "k": experiment.reviews_per_pair,
+        "start": start,
+        "walk": 2 * WINDOW,
+        "window": WINDOW,
+        "shown": Assignment.Status.SHOWN,
+        "submitted": Assignment.Status.SUBMITTED,
+        "cutoff": connection.ops.adapt_datetimefield_value(now - lease_length()),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    current_id, stale, done, members = rows[0][:4]
+    window = [(pk, key) for *_, pk, key in rows if pk is not None]
+    return ClaimState(current_id, bool(stale), window, done, members)
 
 
 def _candidates(experiment: Experiment, reviewer):
@@ -177,32 +255,9 @@ def _candidates(experiment: Experiment, reviewer):
     )
 
 
-def _window(experiment: Experiment, reviewer, start: int) -> list[tuple[int, int]]:
-    """(id, shuffle_key) of the next WINDOW candidates of the lowest level from `start`,
-    wrapping around. Bounded by construction, not by the planner's estimates: only the
-    next 2 x WINDOW index entries are asked "had it?" (a reviewer who skipped many of
-    them gets a smaller window; an empty one falls back to any free candidate)."""
-    candidates = _candidates(experiment, reviewer)
-    lowest = candidates.order_by("slots_taken").values("slots_taken")[:1]
-    level = Pair.objects.filter(
-        experiment=experiment, is_gold=False, slots_taken=Subquery(lowest)
-    ).order_by("shuffle_key")
-
-    def run(keys: Q) -> list[tuple[int, int]]:
-        walked = level.filter(keys).values("pk")[: 2 * WINDOW]
-        return list(
-            candidates.filter(pk__in=walked)
-            .order_by("shuffle_key")
-            .values_list("pk", "shuffle_key")[:WINDOW]
-        )
-
-    window = run(Q(shuffle_key__gte=start))
-    if len(window) < WINDOW:
-        window += run(Q(shuffle_key__lt=start))[: WINDOW - len(window)]
-    return window
-
-
-def _lock_regular_pair(experiment: Experiment, reviewer, claims: int, wait_for: int | None):
+def _lock_regular_pair(
+    experiment: Experiment, reviewer, window: list[tuple[int, int]], wait_for: int | None
+):
     """Lock and return the regular pair the rule gives this reviewer now, or None.
 
     Rows other reviewers are taking right now are passed over (SKIP LOCKED), so this
@@ -218,7 +273,6 @@ def _lock_regular_pair(experiment: Experiment, reviewer, claims: int, wait_for: 
         )
         if waited is not None:
             return waited
-    window = _window(experiment, reviewer, claim_start(experiment.seed, reviewer.pk, claims))
     if not window:
         return None
     # In the reviewer's order, the first pair nobody else is taking right now (usually the
@@ -258,46 +312,74 @@ def _lock_reviewer(experiment: Experiment, reviewer) -> tuple[int | None, int]:
     return None, Assignment.objects.filter(experiment=experiment, reviewer=reviewer).count()
 
 
+@dataclass(frozen=True)
+class Claim:
+    """What a claim gives: the assignment to show (None: nothing left, or the quota is
+    met) and the counts the reviewer's progress is made of, read in the same statement."""
+
+    assignment: Assignment | None
+    done: int
+    members: int
+
+
 def next_assignment(experiment: Experiment, reviewer, now: datetime | None = None):
-    """The reviewer's current assignment, or a newly taken one, or None when nothing is left.
+    """The reviewer's current assignment, or a newly taken one, or None when nothing is left."""
+    return claim(experiment, reviewer, now=now).assignment
+
+
+def claim(experiment: Experiment, reviewer, quota: int | None = None, now=None) -> Claim:
+    """The reviewer's current assignment, or a newly taken one, or none when nothing is
+    left for them or their `quota` of submitted pairs (invite links) is met.
 
     One short transaction: the reviewer's membership row is locked (a double click or two
     tabs queue behind each other and get the same assignment; other reviewers pass
     freely), expired leases are released, and the chosen pair is locked FOR UPDATE SKIP
-    LOCKED (concurrent reviewers take different rows instead of queueing on one). None
-    means "nothing left for you", never "somebody holds a lock this instant": when every
-    candidate is locked, the transaction ends and a fresh one waits on one of those rows,
-    holding no pair lock of its own (that could deadlock), then looks again. On SQLite
-    the transaction takes the database write lock (IMMEDIATE) and simply serialises."""
+    LOCKED (concurrent reviewers take different rows instead of queueing on one). Nothing
+    left means "nothing left for you", never "somebody holds a lock this instant": when
+    every candidate is locked, the transaction ends and a fresh one waits on one of those
+    rows, holding no pair lock of its own (that could deadlock), then looks again. On
+    SQLite the transaction takes the database write lock (IMMEDIATE) and simply serialises."""
     now = now or timezone.now()
     wait_for = None
     for _round in range(MAX_ROUNDS):
         try:
             with transaction.atomic():
                 member_id, claims = _lock_reviewer(experiment, reviewer)
-                current_id, stale = _current_and_stale(experiment, reviewer, now)
-                if current_id is not None:
-                    return Assignment.objects.select_related("pair").get(pk=current_id)
-                if stale:
+                start = claim_start(experiment.seed, reviewer.pk, claims)
+                state = _claim_state(experiment, reviewer, start, now)
+                counts = {"done": state.done, "members": state.members}
+                if quota is not None and state.done >= quota:
+                    return Claim(None, **counts)
+                if state.current_id is not None:
+                    current = Assignment.objects.select_related("pair").get(pk=state.current_id)
+                    return Claim(current, **counts)
+                if state.stale:
                     _release(experiment, now)
-                pair = _lock_regular_pair(experiment, reviewer, claims, wait_for)
+                    state = _claim_state(experiment, reviewer, start, now)
+                pair = _lock_regular_pair(experiment, reviewer, state.window, wait_for)
                 if pair is not None:
                     # A regular pair is available, so a gold pair may be given instead
                     # (the regular pair's lock simply ends with the transaction).
                     gold = _gold_pair_due(experiment, reviewer, claims)
                     if member_id is not None:
                         Membership.objects.filter(pk=member_id).update(claims=F("claims") + 1)
-                    return _take(experiment, reviewer, gold or pair, now)
+                    return Claim(_take(experiment, reviewer, gold or pair, now), **counts)
                 # Read without locking: is anything left at all, locked or not?
                 wait_for = _candidates(experiment, reviewer).values_list("pk", flat=True).first()
                 if wait_for is None:
-                    return None
+                    return Claim(None, **counts)
         except IntegrityError:
             # Only reachable if the reviewer row lock was bypassed (SQLite with another
             # transaction mode): the other request's assignment is the current one.
-            current_id, _stale = _current_and_stale(experiment, reviewer, now)
-            return Assignment.objects.select_related("pair").filter(pk=current_id).first()
-    return None
+            current = (
+                _live(experiment, now)
+                .filter(reviewer=reviewer)
+                .select_related("pair")
+                .order_by("shown_at")
+                .first()
+            )
+            return Claim(current, **counts)
+    return Claim(None, **counts)
 
 
 def _take(experiment: Experiment, reviewer, pair: Pair, now: datetime) -> Assignment:
@@ -368,15 +450,11 @@ def skip_assignment(assignment: Assignment) -> bool:
 
 
 def next_assignment_within_quota(membership, now: datetime | None = None):
-    """next_assignment for a member, or None once their quota (invite links) is met.
+    """next_assignment for a member, or None once their quota (invite links) is met."""
+    return claim_for(membership, now).assignment
 
-    The one place the quota is checked, for the review page and the API alike."""
-    if membership.quota is not None:
-        done = Assignment.objects.filter(
-            experiment_id=membership.experiment_id,
-            reviewer_id=membership.user_id,
-            status=Assignment.Status.SUBMITTED,
-        ).count()
-        if done >= membership.quota:
-            return None
-    return next_assignment(membership.experiment, membership.user, now)
+
+def claim_for(membership, now: datetime | None = None) -> Claim:
+    """claim for a member (access.ReviewerMembership), within their quota: the one place
+    the quota is checked, for the review page and the API alike."""
+    return claim(membership.experiment, membership.user, membership.quota, now)

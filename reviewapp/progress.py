@@ -4,7 +4,7 @@ included from the start, so "N of M" never grows for a reviewer who stays within
 import math
 from dataclasses import dataclass
 
-from django.db.models import Count
+from django.db.models import Count, Func, IntegerField, OuterRef, Subquery
 
 from reviewapp.assignment import _candidates, gold_after
 from reviewapp.models import Assignment, Experiment, Membership
@@ -60,6 +60,38 @@ def progress_for(
     regular = regular_share(experiment, n_reviewers)
     share = regular + gold_alongside(experiment, reviewer_id, regular)
     return Progress(done=done, share=max(share, done))
+
+
+def _count(queryset):
+    """The number of rows of a queryset, as a subquery expression. COUNT as a plain
+    function, not an aggregate: no GROUP BY, so one row even when nothing matches."""
+    counted = queryset.order_by().annotate(
+        n=Func("pk", function="COUNT", output_field=IntegerField())
+    )
+    return Subquery(counted.values("n"))
+
+
+def membership_progress(membership) -> Progress:
+    """progress_for a reviewer's membership (access.ReviewerMembership), counting what it
+    needs in one query: their submitted assignments and the experiment's members."""
+    done, n_reviewers = (
+        Experiment.objects.filter(pk=membership.experiment_id)
+        .annotate(
+            done=_count(
+                Assignment.objects.filter(
+                    experiment=OuterRef("pk"),
+                    reviewer=membership.user_id,
+                    status=Assignment.Status.SUBMITTED,
+                )
+            ),
+            n_reviewers=_count(Membership.objects.filter(experiment=OuterRef("pk"))),
+        )
+        .values_list("done", "n_reviewers")
+        .get()
+    )
+    return progress_for(
+        membership.experiment, membership.user_id, done, n_reviewers, membership.quota
+    )
 
 
 def reviewer_progress(

@@ -1,4 +1,5 @@
-"""access.get_membership_*: a reviewer's place in an experiment, read in one query."""
+"""access.get_membership_*: a reviewer's place in an experiment, read in two plain queries;
+progress.membership_progress: their progress, counted in one more."""
 
 import dataclasses
 
@@ -11,6 +12,7 @@ from reviewapp.access import get_membership_by_review_key, get_membership_for_re
 from reviewapp.assignment import next_assignment
 from reviewapp.judgments import Answer, record_submission
 from reviewapp.models import InviteLink, Membership
+from reviewapp.progress import membership_progress
 from tests.conftest import make_experiment, make_user
 
 
@@ -24,7 +26,9 @@ def test_membership_lookup_counts_and_refuses_outsiders(owner):
     rita, raj, stranger = make_user("rita"), make_user("raj"), make_user("stranger")
     experiment.reviewers.add(rita, raj)
     membership = get_membership_for_reviewer(rita, experiment.slug)
-    assert (membership.done, membership.n_reviewers, membership.invite) == (0, 2, None)
+    assert (membership.invite_id, membership.quota) == (None, None)
+    progress = membership_progress(membership)
+    assert (progress.done, progress.share) == (0, 2)  # 2 pairs, 2 members, 1 review each
     assert membership.experiment == experiment and membership.user == rita
     assert (membership.experiment_id, membership.user_id) == (experiment.pk, rita.pk)
     with pytest.raises(Http404):
@@ -36,7 +40,7 @@ def test_membership_lookup_counts_and_refuses_outsiders(owner):
 
 
 @pytest.mark.django_db
-def test_membership_by_review_key_is_one_query_with_invite_counts_and_rubric(owner):
+def test_membership_by_review_key_is_two_queries_with_invite_rubric_and_progress(owner):
     experiment = make_experiment(owner, n_pairs=3, reviews_per_pair=1)
     rita = make_user("rita")
     invite = InviteLink.objects.create(experiment=experiment, quota=2, completion_code="C0DE")
@@ -49,12 +53,15 @@ def test_membership_by_review_key_is_one_query_with_invite_counts_and_rubric(own
     rubric = [d.name for d in experiment.dimensions.order_by("position")]
     with CaptureQueriesContext(connection) as queries:
         membership = get_membership_by_review_key(rita, experiment.review_key)
-        assert membership.invite.completion_code == "C0DE"
+        assert membership.invite_id == invite.pk
         assert [d.name for d in membership.rubric] == rubric
+    assert len(queries) == 2
+    with CaptureQueriesContext(connection) as queries:
+        progress = membership_progress(membership)
     assert len(queries) == 1
-    assert (membership.done, membership.n_reviewers, membership.quota) == (2, 2, 2)
+    assert (progress.done, progress.share, membership.quota) == (2, 2, 2)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        membership.done = 3
+        membership.quota = 3
 
 
 @pytest.mark.django_db

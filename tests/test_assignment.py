@@ -292,3 +292,61 @@ def test_progress_share_splits_work_over_reviewers(owner):
     assert (progress.done, progress.share, progress.remaining_for_reviewer) == (0, 5, 10)
     answer_all(experiment, next_assignment(experiment, crew[0]), crew[0])
     assert reviewer_progress(experiment, crew[0]).done == 1
+
+
+def window_by_the_rule(experiment, reviewer, start):
+    """The claim's window worked out in Python from the ORM's candidate rule
+    (assignment._candidates), as the docstring of assignment._claim_state states it."""
+    window_size = assignment_module.WINDOW
+    candidates = set(
+        assignment_module._candidates(experiment, reviewer).values_list("pk", flat=True)
+    )
+    pairs = list(
+        Pair.objects.filter(experiment=experiment, is_gold=False).values_list(
+            "pk", "shuffle_key", "slots_taken"
+        )
+    )
+    if not candidates:
+        return []
+    lowest = min(slots for pk, _, slots in pairs if pk in candidates)
+    level = sorted((key, pk) for pk, key, slots in pairs if slots == lowest)
+    after = [(key, pk) for key, pk in level if key >= start][: 2 * window_size]
+    before = [(key, pk) for key, pk in level if key < start][: 2 * window_size]
+    walked = [(pk, key) for key, pk in after + before]
+    return [(pk, key) for pk, key in walked if pk in candidates][:window_size]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("seed", range(4))
+def test_the_claims_sql_window_follows_the_orm_candidate_rule(owner, monkeypatch, seed):
+    # The one hand-written statement (assignment._claim_state) and the ORM's candidate
+    # rule (_candidates) must describe the same pairs: random states with had, full,
+    # excluded and gold pairs, at several slot levels, and starting points.
+    import random
+
+    monkeypatch.setattr(assignment_module, "WINDOW", 6)
+    rng = random.Random(seed)
+    experiment = make_experiment(owner, n_pairs=60, reviews_per_pair=3)
+    reviewer, others = make_user("me"), [make_user(f"o{i}") for i in range(3)]
+    pairs = list(Pair.objects.filter(experiment=experiment))
+    for pair in pairs:
+        pair.is_gold = rng.random() < 0.1
+        pair.excluded = rng.random() < 0.1
+        holders = rng.sample(others, rng.choice([0, 0, 1, 1, 2, 3]))
+        for other in holders:
+            Assignment.objects.create(
+                experiment=experiment, pair=pair, reviewer=other, left_is_a=True,
+                status="submitted", shown_at=timezone.now(), submitted_at=timezone.now(),
+            )  # fmt: skip
+        if rng.random() < 0.2:
+            Assignment.objects.create(
+                experiment=experiment, pair=pair, reviewer=reviewer, left_is_a=True,
+                status="skipped", shown_at=timezone.now(),
+            )  # fmt: skip
+        pair.slots_taken = len(holders)
+    Pair.objects.bulk_update(pairs, ["is_gold", "excluded", "slots_taken"])
+    keys = sorted(p.shuffle_key for p in pairs)
+    for start in [0, keys[len(keys) // 2], keys[-1] + 1, rng.randrange(2**56)]:
+        state = assignment_module._claim_state(experiment, reviewer, start, timezone.now())
+        assert state.window == window_by_the_rule(experiment, reviewer, start)
+        assert state.done == 0 and state.members == experiment.reviewers.count()

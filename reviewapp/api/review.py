@@ -10,10 +10,10 @@ from django.http import HttpResponse
 from ninja import Path, Router
 
 from ..access import ReviewerMembership, get_membership_for_reviewer
-from ..assignment import next_assignment_within_quota, skip_assignment
+from ..assignment import claim_for, skip_assignment
 from ..judgments import Acceptability, Answer, record_submission
 from ..models import Assignment, Experiment
-from ..progress import reviewer_progress
+from ..progress import progress_for
 from .errors import ApiError, errors
 from .schemas import MAX_ID, SLUG_MAX, SLUG_PATTERN, AnswerIn, AnswerOut, NextPairOut, SkipOut
 
@@ -45,13 +45,15 @@ def review_next(request, slug: str = Slug):
     one. 204 when nothing is left for you (or your quota is met)."""
     membership = open_membership(request, slug)
     experiment, reviewer = membership.experiment, request.auth
-    assignment = next_assignment_within_quota(membership)
+    claimed = claim_for(membership)
+    assignment = claimed.assignment
     if assignment is None:
         return HttpResponse(status=204)
     pair = assignment.pair
     left, right = assignment.shown_outputs()
-    # Not the pairs still open to the reviewer: counting them reads every pair.
-    progress = reviewer_progress(experiment, reviewer, count_remaining=False)
+    progress = progress_for(
+        experiment, reviewer.pk, claimed.done, claimed.members, membership.quota
+    )
     return {
         "assignment": assignment.pk,
         "prompt": pair.prompt,

@@ -4,8 +4,6 @@ Blindness is decided here: the templates receive the prompt, the left text, the 
 text, the dimensions and progress. Model names, pair ids and metadata never reach them.
 """
 
-from dataclasses import replace
-
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -16,10 +14,10 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from ..access import experiments_for_reviewer, get_membership_by_review_key
-from ..assignment import next_assignment_within_quota, skip_assignment
+from ..assignment import claim_for, skip_assignment
 from ..judgments import Acceptability, Answer, SubmissionRefused, record_submission
-from ..models import Assignment, Experiment
-from ..progress import progress_for, reviewer_progress
+from ..models import Assignment, Experiment, InviteLink
+from ..progress import membership_progress, progress_for, reviewer_progress
 from ..rendering import render_markdown, render_text
 
 
@@ -108,19 +106,21 @@ def acceptability_fields(posted, errors) -> dict:
 
 def completion_of(membership) -> dict | None:
     """What a reviewer who came through an invite link sees when done."""
-    if membership is None or membership.invite is None:
+    if membership.invite_id is None:
         return None
-    return {"code": membership.invite.completion_code, "url": membership.invite.completion_url}
+    invite = InviteLink.objects.filter(pk=membership.invite_id).first()
+    if invite is None:
+        return None
+    return {"code": invite.completion_code, "url": invite.completion_url}
 
 
 def pair_context(
-    membership, dimensions, assignment, *, errors=None, posted=None, notice=""
+    membership, dimensions, assignment, *, progress=None, errors=None, posted=None, notice=""
 ) -> dict:
-    """Everything the review screen shows, and nothing else."""
+    """Everything the review screen shows, and nothing else. `progress` is counted here
+    unless the caller has it (a claim reads it with the pair)."""
     experiment = membership.experiment
-    progress = progress_for(
-        experiment, membership.user_id, membership.done, membership.n_reviewers, membership.quota
-    )
+    progress = progress or membership_progress(membership)
     context = {
         "review_title": experiment.title_for_reviewers,
         "instructions": render_markdown(experiment.instructions),
@@ -159,6 +159,17 @@ def pair_context(
     return context
 
 
+def claimed_pair_context(membership, notice: str = "") -> dict:
+    """The review screen for the pair the reviewer is given now (assignment.claim_for)."""
+    claimed = claim_for(membership)
+    progress = progress_for(
+        membership.experiment, membership.user_id, claimed.done, claimed.members, membership.quota
+    )
+    return pair_context(
+        membership, membership.rubric, claimed.assignment, progress=progress, notice=notice
+    )
+
+
 def render_pair(request, experiment, context):
     completion = context.get("completion")
     if request.htmx and completion and completion["url"]:
@@ -181,8 +192,7 @@ def review_pair(request, review_key):
     experiment = membership.experiment
     if not experiment.is_open:
         return render_pair(request, experiment, closed_context(experiment))
-    assignment = next_assignment_within_quota(membership)
-    return render_pair(request, experiment, pair_context(membership, membership.rubric, assignment))
+    return render_pair(request, experiment, claimed_pair_context(membership))
 
 
 @login_required
@@ -197,7 +207,7 @@ def submit_pair(request, review_key, assignment_id):
     rationale = request.POST.get("rationale", "").replace("\x00", "")
     notice = ""
     try:
-        outcome = record_submission(
+        record_submission(
             assignment_id,
             membership.user,
             answers,
@@ -206,8 +216,6 @@ def submit_pair(request, review_key, assignment_id):
             experiment=experiment,
             acceptable=parse_acceptable(request.POST),
         )
-        if not outcome.already_recorded:  # the membership was read before this submission
-            membership = replace(membership, done=membership.done + 1)
     except SubmissionRefused as refused:
         if refused.code == "not_found":
             return HttpResponse(str(refused), status=404)
@@ -230,9 +238,7 @@ def submit_pair(request, review_key, assignment_id):
         notice = str(refused)
     if not request.htmx:
         return redirect("review-pair", experiment.review_key)
-    assignment = next_assignment_within_quota(membership)
-    context = pair_context(membership, dimensions, assignment, notice=notice)
-    return render_pair(request, experiment, context)
+    return render_pair(request, experiment, claimed_pair_context(membership, notice=notice))
 
 
 @login_required
@@ -251,5 +257,4 @@ def skip_pair(request, review_key, assignment_id):
         return redirect("review-pair", experiment.review_key)
     if not experiment.is_open:
         return render_pair(request, experiment, closed_context(experiment))
-    context = pair_context(membership, membership.rubric, next_assignment_within_quota(membership))
-    return render_pair(request, experiment, context)
+    return render_pair(request, experiment, claimed_pair_context(membership))
