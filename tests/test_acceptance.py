@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from statsmodels.stats.proportion import proportion_confint
 
@@ -149,6 +151,28 @@ def test_review_page_asks_blind_and_stores_it(client, owner):
     assignment = Assignment.objects.get(status="submitted")
     left_a = assignment.left_is_a
     assert (assignment.a_acceptable, assignment.b_acceptable) == (left_a, not left_a)
+
+
+@pytest.mark.django_db
+def test_asking_costs_the_review_submission_no_query(client, owner):
+    """The answers ride on the assignment's UPDATE: a submission makes the same statements
+    whether the experiment asks or not."""
+    counts = {}
+    for slug, asks in (("off", False), ("on", True)):
+        experiment = make_experiment(owner, slug=slug, n_pairs=3, ask_acceptable=asks)
+        reviewer = make_user(f"rita-{slug}")
+        experiment.reviewers.add(reviewer)
+        client.force_login(reviewer)
+        html = client.get(reverse("review-pair", args=[experiment.review_key])).content.decode()
+        url = re.search(r'hx-post="(/review/[^"]+/submit/)"', html).group(1)
+        data = {f"dim-{d.position}": "left" for d in experiment.dimensions.all()}
+        data |= {"acceptable-left": "yes", "acceptable-right": "no"}
+        with CaptureQueriesContext(connection) as queries:
+            response = client.post(url, data, headers={"HX-Request": "true"})
+        assert response.status_code == 200
+        assert Assignment.objects.filter(experiment=experiment, status="submitted").count() == 1
+        counts[slug] = len(queries)
+    assert counts["on"] == counts["off"]
 
 
 @pytest.mark.django_db
