@@ -27,8 +27,11 @@ JUDGMENT_COLUMNS = [
     "experiment", "pair_id", "reviewer", "dimension", "model_a", "model_b", "left_model",
     "choice", "winner", "submitted_at", "seconds_on_pair", "rationale", "strength",
     # Appended later; columns are only ever added at the end, so readers can rely on order.
-    "excluded", "repeat",
+    "excluded", "repeat", "a_acceptable", "b_acceptable",
 ]  # fmt: skip
+
+# An acceptability answer (Assignment.a_acceptable / b_acceptable) as the export writes it.
+ACCEPTABLE_TEXT = {True: "yes", False: "no", None: ""}
 
 # A spreadsheet runs a cell starting with these as a formula (OWASP "CSV injection").
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -61,7 +64,8 @@ def judgment_rows(experiment: Experiment, *, neutralise: bool = True) -> Iterato
 
     `excluded` says whether the owner excluded the reviewer from the results (their
     judgments are still exported, so the choice can be revisited); `repeat` whether the
-    row is the reviewer's second answer to the pair (a swapped repeat)."""
+    row is the reviewer's second answer to the pair (a swapped repeat). `a_acceptable`,
+    `b_acceptable`: yes / no, empty when not asked (the same on every row of a review)."""
     excluded = set(
         Membership.objects.filter(experiment=experiment, excluded=True).values_list(
             "user__username", flat=True
@@ -88,6 +92,8 @@ def judgment_rows(experiment: Experiment, *, neutralise: bool = True) -> Iterato
             "assignment__rationale",
             "strength",
             "assignment__repeat",
+            "assignment__a_acceptable",
+            "assignment__b_acceptable",
         )
     )
     cell = neutralise_cell if neutralise else _as_is
@@ -95,7 +101,7 @@ def judgment_rows(experiment: Experiment, *, neutralise: bool = True) -> Iterato
     slug = cell(experiment.slug)
     for (
         pair_id, reviewer, dimension, model_a, model_b, left_is_a,
-        choice, submitted_at, shown_at, rationale, strength, repeat,
+        choice, submitted_at, shown_at, rationale, strength, repeat, a_acceptable, b_acceptable,
     ) in judgments.iterator(chunk_size=10_000):  # fmt: skip
         # The rows of one assignment (one per dimension) come together: work out what
         # they share once.
@@ -113,8 +119,12 @@ def judgment_rows(experiment: Experiment, *, neutralise: bool = True) -> Iterato
                 seconds_between(shown_at, submitted_at),
                 cell(rationale),
             ]
-            excluded_text = "true" if reviewer in excluded else "false"
-            repeat_text = "true" if repeat else "false"
+            appended = [
+                "true" if reviewer in excluded else "false",
+                "true" if repeat else "false",
+                ACCEPTABLE_TEXT[a_acceptable],
+                ACCEPTABLE_TEXT[b_acceptable],
+            ]
             winners = {
                 Judgment.Choice.A: shared[2],
                 Judgment.Choice.B: shared[3],
@@ -129,7 +139,7 @@ def judgment_rows(experiment: Experiment, *, neutralise: bool = True) -> Iterato
             names[dimension] = cell(dimension)
         yield [
             slug, *shared[:2], names[dimension], *shared[2:], sides[choice], winners[choice],
-            *tail, strength, excluded_text, repeat_text,
+            *tail, strength, *appended,
         ]  # fmt: skip
 
 
@@ -252,6 +262,8 @@ def _judgment_select_sql() -> str:
         "strength": "NULLIF(j.strength, '')",
         "excluded": "CASE WHEN m.excluded THEN 'true' ELSE 'false' END",
         "repeat": "CASE WHEN a.repeat THEN 'true' ELSE 'false' END",
+        "a_acceptable": "CASE WHEN a.a_acceptable THEN 'yes' WHEN NOT a.a_acceptable THEN 'no' END",
+        "b_acceptable": "CASE WHEN a.b_acceptable THEN 'yes' WHEN NOT a.b_acceptable THEN 'no' END",
     }
     assert list(columns) == JUDGMENT_COLUMNS
     select = ",\n    ".join(f'{expr} AS "{name}"' for name, expr in columns.items())

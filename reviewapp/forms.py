@@ -26,7 +26,7 @@ class ExperimentForm(forms.ModelForm):
         model = Experiment
         fields = [
             "name", "reviewer_title", "slug", "instructions", "reviews_per_pair", "allow_ties",
-            "require_rationale", "ask_strength", "baseline_model", "gold_rate",
+            "require_rationale", "ask_strength", "ask_acceptable", "baseline_model", "gold_rate",
             "too_fast_seconds", "margin", "tag_field",
             "render_mode",
             "assignment_strategy", "calibration_pairs", "repeat_rate",

@@ -2,8 +2,9 @@
 
 Another tool, a spreadsheet or an automatic judge may have judged the experiment's pairs;
 their file has exactly the columns of the judgments export (`exports.JUDGMENT_COLUMNS`,
-the trailing `excluded` and `repeat` columns optional), so exporting an experiment and
-importing the file into a fresh experiment with the same pairs gives the same results.
+the appended columns `excluded`, `repeat`, `a_acceptable` and `b_acceptable` optional), so
+exporting an experiment and importing the file into a fresh experiment with the same pairs
+gives the same results.
 
 Two steps, as for pair uploads, and with their reader (upload_files: gzip, size limits,
 strict UTF-8 and CSV), error collector and batching: `parse_judgments` turns the file into
@@ -37,12 +38,13 @@ from .upload_files import Source, open_records
 from .upload_parser import RowError, RowErrors, UploadError
 from .uploads import BATCH_SIZE, batches
 
-OPTIONAL_COLUMNS = ("excluded", "repeat")
+OPTIONAL_COLUMNS = ("excluded", "repeat", "a_acceptable", "b_acceptable")
 REQUIRED_COLUMNS = tuple(c for c in JUDGMENT_COLUMNS if c not in OPTIONAL_COLUMNS)
 SCREEN_CHOICES = ("", "left", "right", "tie")
 STRENGTHS = ("", "slight", "clear")
 TRUE_WORDS = {"true", "1", "yes"}
 FALSE_WORDS = {"false", "0", "no", ""}
+ACCEPTABLE_WORDS = {"yes": True, "no": False, "": None}
 MAX_USERNAME_CHARS = get_user_model()._meta.get_field("username").max_length
 
 
@@ -71,6 +73,9 @@ class JudgmentRow:
     excluded: bool | None  # None: the file does not say
     # The reviewer's second answer to the pair (a swapped repeat); only with the column.
     repeat: bool = False
+    # Was output A / B acceptable (content terms, as exported); None: not asked.
+    a_acceptable: bool | None = None
+    b_acceptable: bool | None = None
 
 
 @dataclass
@@ -210,6 +215,12 @@ def _parse_row(line: int, cells: dict[str, str], errors: RowErrors) -> JudgmentR
         repeat = True
     elif raw_repeat not in FALSE_WORDS:
         errors.add(line, "repeat", f"expected true, false or empty, got {raw_repeat!r}")
+    acceptable = {}
+    for column in ("a_acceptable", "b_acceptable"):
+        raw = values.get(column, "")
+        if raw.lower() not in ACCEPTABLE_WORDS:
+            errors.add(line, column, f"expected yes, no or empty (not asked), got {raw!r}")
+        acceptable[column] = ACCEPTABLE_WORDS.get(raw.lower())
     if errors.total != before:
         return None
     return JudgmentRow(
@@ -218,6 +229,7 @@ def _parse_row(line: int, cells: dict[str, str], errors: RowErrors) -> JudgmentR
         left_model=left_model, winner=winner, submitted_at=submitted_at, seconds=seconds,
         rationale=cells.get("rationale", "").strip(), strength=strength, excluded=excluded,
         repeat=repeat,
+        **acceptable,
     )  # fmt: skip
 
 
@@ -263,6 +275,8 @@ _SHARED_FIELDS = (
     ("left_model", "left_model"),
     ("submitted_at", "submitted_at"),
     ("seconds", "seconds_on_pair"),
+    ("a_acceptable", "a_acceptable"),
+    ("b_acceptable", "b_acceptable"),
 )
 
 
@@ -425,6 +439,7 @@ def import_judgments(
                         shown_at=submitted_at - timedelta(seconds=row.seconds),
                         submitted_at=submitted_at, rationale=review.rationale,
                         repeat=row.repeat,
+                        a_acceptable=row.a_acceptable, b_acceptable=row.b_acceptable,
                     )
                 )  # fmt: skip
                 slots[pair_pk] += not row.repeat  # a repeat holds no slot

@@ -33,6 +33,14 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class Acceptability:
+    """Whether each output, as shown (left / right), is acceptable; None: not answered."""
+
+    left: bool | None = None
+    right: bool | None = None
+
+
+@dataclass(frozen=True)
 class SubmitOutcome:
     assignment: Assignment
     already_recorded: bool
@@ -56,10 +64,23 @@ def screen_choice(content: str, left_is_a: bool | None) -> str:
     return "left" if content == left else "right"
 
 
+def content_acceptable(
+    acceptable: Acceptability, left_is_a: bool | None
+) -> tuple[bool | None, bool | None]:
+    """(A acceptable, B acceptable) of answers given on screen (left / right): putting the
+    left and right values back in A, B order is the same swap as the other way round."""
+    return left_and_right(left_is_a, acceptable.left, acceptable.right)
+
+
 def validate_answers(
-    experiment: Experiment, dimensions: list[Dimension], answers: dict[int, Answer], rationale: str
+    experiment: Experiment,
+    dimensions: list[Dimension],
+    answers: dict[int, Answer],
+    rationale: str,
+    acceptable: Acceptability | None = None,
 ) -> dict[str, str]:
-    """Field errors keyed by dimension name (or "rationale"); empty when answers are complete."""
+    """Field errors keyed by dimension name (or "rationale", "acceptable"); empty when
+    answers are complete."""
     errors = {}
     for dimension in dimensions:
         answer = answers.get(dimension.pk)
@@ -77,6 +98,15 @@ def validate_answers(
             errors[dimension.name] = "Say whether it is slightly or clearly better."
     if experiment.require_rationale and not rationale.strip():
         errors["rationale"] = "This experiment asks for a short rationale."
+    if experiment.ask_acceptable:
+        given = acceptable or Acceptability()
+        sides = (("left", given.left), ("right", given.right))
+        unanswered = [side for side, value in sides if value is None]
+        if unanswered:
+            errors["acceptable"] = (
+                f"Say whether the {' and the '.join(unanswered)} output "
+                f"{'is' if len(unanswered) == 1 else 'are'} acceptable."
+            )
     return errors
 
 
@@ -88,6 +118,7 @@ def record_submission(
     now: datetime | None = None,
     dimensions: list[Dimension] | tuple[Dimension, ...] | None = None,
     experiment: Experiment | None = None,
+    acceptable: Acceptability | None = None,
 ) -> SubmitOutcome:
     """Store one set of judgments for the assignment, or recognise that it was stored already.
 
@@ -100,6 +131,8 @@ def record_submission(
     `already_recorded=True` without writing: the first answer stands. Raises
     SubmissionRefused for answers that cannot count. The caller may pass the experiment
     (and its rubric) it has loaded already: the assignment must then belong to it.
+    `acceptable` (screen terms) is required when the experiment asks it, else ignored;
+    it is stored on the assignment in content terms, in the same UPDATE.
     """
     if not 0 < assignment_id < 2**63:  # no such id in a bigint column (and no overflow)
         raise SubmissionRefused("not_found", "This pair is not assigned to you.")
@@ -128,7 +161,7 @@ def record_submission(
 
         if dimensions is None:
             dimensions = list(experiment.dimensions.all())
-        errors = validate_answers(experiment, dimensions, answers, rationale)
+        errors = validate_answers(experiment, dimensions, answers, rationale, acceptable)
         if errors:
             raise SubmissionRefused(
                 "invalid", "; ".join(f"{k}: {v}" for k, v in errors.items()), errors
@@ -148,11 +181,11 @@ def record_submission(
                 )
             take_slot(pair.pk)
 
-        _store(assignment, experiment, dimensions, answers, rationale, now)
+        _store(assignment, experiment, dimensions, answers, rationale, now, acceptable)
     return SubmitOutcome(assignment, already_recorded=False)
 
 
-def _store(assignment, experiment, dimensions, answers, rationale, now) -> None:
+def _store(assignment, experiment, dimensions, answers, rationale, now, acceptable) -> None:
     """Insert the checked answers in content terms and mark the assignment submitted
     (inside record_submission's transaction, holding the assignment's row lock)."""
     Judgment.objects.bulk_create(
@@ -167,4 +200,10 @@ def _store(assignment, experiment, dimensions, answers, rationale, now) -> None:
     assignment.status = Assignment.Status.SUBMITTED
     assignment.submitted_at = now
     assignment.rationale = rationale
-    assignment.save(update_fields=["status", "submitted_at", "rationale"])
+    fields = ["status", "submitted_at", "rationale"]
+    if experiment.ask_acceptable:
+        assignment.a_acceptable, assignment.b_acceptable = content_acceptable(
+            acceptable, assignment.left_is_a
+        )
+        fields += ["a_acceptable", "b_acceptable"]
+    assignment.save(update_fields=fields)

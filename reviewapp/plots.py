@@ -345,3 +345,39 @@ def ratings_plot(dimension: str, models: list[dict], *, plot_id: str) -> str:
         reference=1000.0,
         reference_label="mean 1000",
     )
+
+
+def acceptance_plot(acceptance: list[dict], *, plot_id: str) -> str:
+    """Share of each model's outputs judged acceptable with its 95 % Wilson interval,
+    highest first."""
+    rows, sentences = [], []
+    for m in sorted(acceptance, key=lambda m: (-m["rate"], m["model"])):
+        lo, hi = m["rate_ci"]
+        model = isolate_text(m["model"])
+        rows.append(
+            Row(
+                label=m["model"],
+                point=m["rate"],
+                low=lo,
+                high=hi,
+                note=f"n = {m['n']:,}",
+                decisive=True,
+            )
+        )
+        sentences.append(
+            f"{model}: {_pct(m['rate'])} acceptable (95 % CI {_pct(lo)} to {_pct(hi)}) "
+            f"of {m['n']:,} outputs."
+        )
+    description = (
+        "Share of each model's outputs that reviewers judged acceptable, with 95 % Wilson "
+        "intervals. " + (" ".join(sentences) if sentences else "No output judged yet.")
+    )
+    return interval_plot(
+        rows,
+        plot_id=plot_id,
+        title="Acceptable outputs",
+        description=description,
+        axis=(0.0, 1.0),
+        ticks=[0, 0.25, 0.5, 0.75, 1.0],
+        tick_label=_pct,
+    )

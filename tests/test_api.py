@@ -565,7 +565,7 @@ def test_next_pair_is_blind_and_matches_the_recorded_side(client, owner_token, e
     data = response.json()
     assert set(data) == {
         "assignment", "prompt", "left", "right", "dimensions", "choices", "ask_strength",
-        "require_rationale", "instructions", "progress",
+        "ask_acceptable", "require_rationale", "instructions", "progress",
     }  # fmt: skip
     assignment = Assignment.objects.get(pk=data["assignment"])
     pair = assignment.pair

@@ -100,7 +100,8 @@ def test_every_url_with_garbage_posted(world, who):
 # Every field name any form of the app reads.
 FIELDS = [
     "name", "slug", "instructions", "reviews_per_pair", "allow_ties", "require_rationale",
-    "ask_strength", "baseline_model", "dimensions", "usernames", "status", "token", "pairing",
+    "ask_strength", "ask_acceptable", "acceptable-left", "acceptable-right", "baseline_model",
+    "dimensions", "usernames", "status", "token", "pairing",
     "file", "label", "expires_at", "max_reviewers", "quota", "completion_url", "reviewer",
     "excluded", "next", "rationale", "dim-0", "dim-1", "dim-2", "dim-3", "dim-4",
     "form-TOTAL_FORMS", "form-INITIAL_FORMS", "form-0-name", "form-0-ORDER", "form-0-id",

@@ -13,7 +13,7 @@ from tests.conftest import make_experiment, make_user
 
 EXPECTED_COLUMNS = (
     "experiment,pair_id,reviewer,dimension,model_a,model_b,left_model,choice,winner,"
-    "submitted_at,seconds_on_pair,rationale,strength,excluded,repeat"
+    "submitted_at,seconds_on_pair,rationale,strength,excluded,repeat,a_acceptable,b_acceptable"
 ).split(",")
 
 
@@ -77,6 +77,7 @@ def test_export_columns_values_and_neutralising(client, owner, judged):
             assert row["left_model"].lstrip("'") in (pair.model_a, pair.model_b)
         assert float(row["seconds_on_pair"]) >= 0
         assert row["submitted_at"]
+        assert (row["a_acceptable"], row["b_acceptable"]) == ("", "")  # not asked
 
 
 @pytest.mark.django_db

@@ -47,8 +47,9 @@ T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 def build_hostile(owner, slug="-hostile", n_pairs=None):
     """Judgments with hostile text in every text column, every side (left, right, unknown),
-    ties and strengths, excluded and automatic reviewers, one reviewer without a
-    membership, gold pairs, swapped repeats, and timestamps with and without microseconds."""
+    every acceptability answer (yes, no, not asked), ties and strengths, excluded and
+    automatic reviewers, one reviewer without a membership, gold pairs, swapped repeats,
+    and timestamps with and without microseconds."""
     experiment = make_experiment(owner, slug=slug, dimensions=DIMENSIONS, ask_strength=True)
     n_pairs = len(HOSTILE) if n_pairs is None else n_pairs
     texts = cycle(HOSTILE)
@@ -72,6 +73,7 @@ def build_hostile(owner, slug="-hostile", n_pairs=None):
     sides, durations = cycle([True, False, None]), cycle(DURATIONS)
     offsets = cycle([0, 250_000, 0, 999_999, 1])  # microseconds of shown_at
     rationales = cycle(["", *HOSTILE, "", ""])
+    acceptable = cycle([True, False, None, True])  # a_acceptable; b_acceptable is the next
     assignments = []
     for i, pair in enumerate(pairs):
         for j, reviewer in enumerate(reviewers):
@@ -83,7 +85,8 @@ def build_hostile(owner, slug="-hostile", n_pairs=None):
                 Assignment(
                     experiment=experiment, pair=pair, reviewer=reviewer, left_is_a=next(sides),
                     status="submitted", shown_at=shown_at, submitted_at=submitted_at,
-                    rationale=next(rationales),
+                    rationale=next(rationales), a_acceptable=next(acceptable),
+                    b_acceptable=next(acceptable),
                 )
             )  # fmt: skip
     # Swapped repeats of some of them: rows of their own, right after the first answer's.

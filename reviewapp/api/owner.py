@@ -77,6 +77,7 @@ def experiment_out(experiment: Experiment, progress: dict) -> dict:
         "allow_tie": experiment.allow_ties,
         "require_rationale": experiment.require_rationale,
         "ask_strength": experiment.ask_strength,
+        "ask_acceptable": experiment.ask_acceptable,
         "render_mode": experiment.render_mode,
         "margin": experiment.margin,
         "tag_field": experiment.tag_field,
@@ -125,6 +126,7 @@ def experiment_create(request, data: ExperimentIn):
             instructions=data.instructions,
             require_rationale=data.require_rationale,
             ask_strength=data.ask_strength,
+            ask_acceptable=data.ask_acceptable,
             render_mode=data.render_mode,
             margin=data.margin,
             tag_field=tag_field,
@@ -342,6 +344,8 @@ def judgment_lines(experiment):
         record = dict(zip(JUDGMENT_COLUMNS, row, strict=True))
         record["excluded"] = record["excluded"] == "true"
         record["repeat"] = record["repeat"] == "true"
+        for column in ("a_acceptable", "b_acceptable"):
+            record[column] = {"yes": True, "no": False}.get(record[column])
         yield json.dumps(record, ensure_ascii=False) + "\n"
 
 
@@ -351,7 +355,8 @@ def judgment_lines(experiment):
     response={200: None, **errors(401, 404, 422)},
     openapi_extra=_text_response(
         "application/x-ndjson",
-        "One JSON object a line, with the CSV's columns as keys (excluded is a boolean).",
+        "One JSON object a line, with the CSV's columns as keys (excluded is a boolean; "
+        "a_acceptable and b_acceptable are booleans, null when not asked).",
     ),
 )
 def judgments_jsonl(request, slug: str = Slug) -> HttpResponse:

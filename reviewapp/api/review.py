@@ -11,7 +11,7 @@ from ninja import Path, Router
 
 from ..access import ReviewerMembership, get_membership_for_reviewer
 from ..assignment import claim_for, skip_assignment
-from ..judgments import Answer, record_submission
+from ..judgments import Acceptability, Answer, record_submission
 from ..models import Assignment, Experiment
 from ..progress import progress_for
 from .errors import ApiError, errors
@@ -62,6 +62,7 @@ def review_next(request, slug: str = Slug):
         "dimensions": [d.name for d in membership.rubric],
         "choices": choices_for(experiment),
         "ask_strength": experiment.ask_strength,
+        "ask_acceptable": experiment.ask_acceptable,
         "require_rationale": experiment.require_rationale,
         "instructions": experiment.instructions,
         "progress": {"done": progress.done, "share": progress.share},
@@ -109,6 +110,7 @@ def review_answer(request, data: AnswerIn, slug: str = Slug, assignment_id: int 
         data.rationale,
         dimensions=dimensions,
         experiment=experiment,
+        acceptable=Acceptability(data.acceptable.get("left"), data.acceptable.get("right")),
     )
     status = "already_recorded" if outcome.already_recorded else "recorded"
     return {"assignment": assignment_id, "status": status}

@@ -39,6 +39,9 @@ def text(max_length: int, min_length: int = 0, pattern: str = NO_NUL, **kwargs):
 
 
 DimensionName = text(60, 1)
+# pydantic writes a dict key's pattern as patternProperties, which lets a key that fails it
+# through as an additional property; the schema says what the API checks instead.
+DIMENSION_KEYS = {"propertyNames": {"minLength": 1, "maxLength": 60, "pattern": NO_NUL}}
 
 
 def _whole(value):
@@ -120,6 +123,7 @@ class ExperimentIn(Schema):
     instructions: text(20_000) = Field("", description="Markdown shown to reviewers.")
     require_rationale: bool = False
     ask_strength: bool = False
+    ask_acceptable: bool = Field(False, description="Also ask whether each output is acceptable.")
     render_mode: RenderMode = Field(Experiment.RenderMode.MARKDOWN.value, description=RENDER_MODE)
     margin: float = Field(0.05, ge=0, le=0.25, description=MARGIN)
     tag_field: text(200) = Field("", description=TAG_FIELD)
@@ -151,6 +155,7 @@ class ExperimentOut(Schema):
     allow_tie: bool
     require_rationale: bool
     ask_strength: bool
+    ask_acceptable: bool
     render_mode: RenderMode = Field(description=RENDER_MODE)
     margin: float = Field(description=MARGIN)
     tag_field: str = Field(description=TAG_FIELD)
@@ -292,6 +297,10 @@ class NextPairOut(Schema):
     dimensions: list[str]
     choices: list[Literal["left", "right", "tie"]] = Field(description="Allowed answers.")
     ask_strength: bool = Field(description="If true, also send strength per dimension.")
+    ask_acceptable: bool = Field(
+        description="If true, also send `acceptable`: whether the left and the right output "
+        "are each acceptable."
+    )
     require_rationale: bool
     instructions: str
     progress: ReviewProgressOut
@@ -309,12 +318,20 @@ class AnswerIn(Schema):
     )
 
     choices: dict[DimensionName, Choice] = Field(
-        description="One answer per dimension, by dimension name.", max_length=30
+        description="One answer per dimension, by dimension name.",
+        max_length=30,
+        json_schema_extra=DIMENSION_KEYS,
     )
     strength: dict[DimensionName, Literal["slight", "clear"]] = Field(
         default_factory=dict,
         max_length=30,
         description="Only when the experiment asks for it; not for ties.",
+        json_schema_extra=DIMENSION_KEYS,
+    )
+    acceptable: dict[Literal["left", "right"], bool] = Field(
+        default_factory=dict,
+        description="Only when the experiment asks for it (ask_acceptable): both sides, "
+        'e.g. {"left": true, "right": false}.',
     )
     rationale: text(10_000) = ""
 

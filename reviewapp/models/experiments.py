@@ -57,6 +57,11 @@ class Experiment(models.Model):
     ask_strength = models.BooleanField(
         default=False, help_text="Also ask whether the preference is slight or clear."
     )
+    # The Tulu 1 protocol (Wang et al. 2023): beside the preference, is each output usable
+    # at all? A tie cannot tell "both good" from "both unusable"; this can.
+    ask_acceptable = models.BooleanField(
+        default=False, help_text="Also ask, for each output, whether it is acceptable."
+    )
     baseline_model = models.CharField(max_length=200, blank=True)
     seed = models.BigIntegerField(default=new_seed)
     # Other owners who may see and manage this experiment.

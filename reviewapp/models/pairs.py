@@ -110,6 +110,10 @@ class Assignment(models.Model):
     # On an original picked to come back: the reviewer's claim number from which its
     # repeat is due; cleared when the repeat is given (or the original is not answered).
     repeat_due_at = models.PositiveIntegerField(null=True, blank=True)
+    # Was output A (B) acceptable, in content terms like the choices; null when the
+    # experiment did not ask. One answer per output, so here rather than per dimension.
+    a_acceptable = models.BooleanField(null=True)
+    b_acceptable = models.BooleanField(null=True)
 
     class Meta:
         ordering = ["id"]

@@ -19,6 +19,7 @@ import pandas as pd
 from django.contrib.auth import get_user_model
 
 from ..models import Experiment, Membership
+from .acceptance import acceptability_splits, acceptance_figures, add_acceptability
 from .agreement import (
     agreement_figures,
     cohen_figures,
@@ -165,6 +166,12 @@ def compute_results(
             ],
         }
 
+    # One answer per output per review: read from the reviews, counted as the judgments are.
+    reviews = data.assignments
+    counted_reviews = reviews[~reviews["is_gold"] & _counted(reviews, include_automatic)]
+    if first is not None:
+        add_acceptability(dimensions[first]["pairs"], acceptability_splits(counted_reviews))
+
     pooled = pooled_majority_agreement(figures, left_out)
     context = _ReviewerContext(memberships, names, left_out, experiment.too_fast_seconds, pooled)
     reviewers = [
@@ -187,6 +194,7 @@ def compute_results(
             names.get(r, str(r)) for r, (_, excluded) in memberships.items() if excluded
         ),
         "dimensions": dimensions,
+        "acceptance": acceptance_figures(counted_reviews),
         "reviewers": reviewers,
         "reviewers_pooled_majority_agreement": pooled,
         "too_fast_seconds": experiment.too_fast_seconds,

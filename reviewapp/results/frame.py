@@ -113,6 +113,9 @@ ASSIGNMENT_COLUMNS = {
     "submitted_us": (SUBMITTED_SINCE_2000, _microseconds),
     # A swapped repeat (the reviewer's second answer): counted only in results/repeats.py.
     "repeat": ("repeat", "bool"),
+    # Was output A / B acceptable; <NA>: not asked (results/acceptance.py).
+    "a_acceptable": ("a_acceptable", "boolean"),
+    "b_acceptable": ("b_acceptable", "boolean"),
 }
 # ... and once per judgment.
 JUDGMENT_COLUMNS = {

@@ -70,6 +70,18 @@ def headline_pair(dimension: dict, baseline: str | None) -> dict | None:
     return max(candidates, key=lambda p: p["decided"])  # max keeps the first of equals
 
 
+def _acceptance_clause(results: dict, model: str) -> str:
+    """How often `model`'s outputs were judged acceptable; "" when none was asked about."""
+    row = next((r for r in results.get("acceptance") or () if r["model"] == model), None)
+    if row is None:
+        return ""
+    lo, hi = row["rate_ci"]
+    return (
+        f"; {model}'s outputs were acceptable in {_percent(row['rate'])} % of {row['n']:,} "
+        f"(95 % CI {_percent(lo)}–{_percent(hi)} %)"
+    )
+
+
 def verdict(results: dict) -> str:
     """One sentence on the first dimension with judgments (see the README, "Results")."""
     dimension_name = next(
@@ -85,6 +97,8 @@ def verdict(results: dict) -> str:
         agreement = "reviewer agreement cannot be measured yet (needs pairs with 2+ judgments)"
     else:
         agreement = f"reviewers agree {_AGREE_ADVERB[strength_word(alpha)]}, alpha = {alpha:.2f}"
+    # X is the challenger when the pair holds the baseline (Y).
+    agreement += _acceptance_clause(results, x)
     if not pair["decided"]:
         return (
             f"No clear winner between {x} and {y} on {dimension_name} yet: all "

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from ..access import get_experiment_for_owner
 from ..exports import stream_csv, streamed_download
 from ..models import Membership
-from ..plots import forest_plot, ratings_plot, tag_forest_plot
+from ..plots import acceptance_plot, forest_plot, ratings_plot, tag_forest_plot
 from ..results import RESULT_TABLES, compute_results, format_p, result_table, strength_word
 from ..results.by_tag import check_tag_field
 
@@ -175,6 +175,36 @@ def _reviewer_display(reviewer: dict) -> dict:
     }
 
 
+def _acceptance_display(results: dict) -> dict | None:
+    """The acceptance section: per model, and per pair of the first dimension; None when
+    no output was judged for acceptability."""
+    if not results["acceptance"]:
+        return None
+    first = results["dimensions"].get(results["first_dimension"]) or {"pairs": []}
+    return {
+        "plot": mark_safe(acceptance_plot(results["acceptance"], plot_id="acceptance")),
+        "models": [
+            {
+                **m,
+                "n_text": f"{m['n']:,}",
+                "acceptable_text": f"{m['acceptable']:,}",
+                "rate_text": _pct(m["rate"], 1),
+                "ci_text": _interval(m["rate_ci"], 1),
+            }
+            for m in results["acceptance"]
+        ],
+        "pairs": [
+            {
+                "model_x": p["model_x"],
+                "model_y": p["model_y"],
+                **{key: f"{count:,}" for key, count in p["acceptability"].items()},
+            }
+            for p in first["pairs"]
+            if p.get("acceptability")
+        ],
+    }
+
+
 def results_context(results: dict) -> dict:
     """What the page shows, decided here: display strings, plots, which tables appear."""
     dimensions = []
@@ -215,6 +245,7 @@ def results_context(results: dict) -> dict:
     return {
         "results": results,
         "dimensions": dimensions,
+        "acceptance": _acceptance_display(results),
         "reviewers": [_reviewer_display(r) for r in results["reviewers"]],
         "any_repeats": any(r["repeats"]["n"] for r in results["reviewers"]),
         "pooled_majority_text": _pct(results["reviewers_pooled_majority_agreement"]),

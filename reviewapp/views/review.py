@@ -15,7 +15,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from ..access import experiments_for_reviewer, get_membership_by_review_key
 from ..assignment import claim_for, skip_assignment
-from ..judgments import Answer, SubmissionRefused, record_submission
+from ..judgments import Acceptability, Answer, SubmissionRefused, record_submission
 from ..models import Assignment, Experiment, InviteLink
 from ..progress import membership_progress, progress_for, reviewer_progress
 from ..rendering import render_markdown, render_text
@@ -77,6 +77,33 @@ def parse_answers(post, dimensions) -> dict[int, Answer]:
     return answers
 
 
+# Keys for "acceptable?": (yes, no) per side, one hand per output on a QWERTY keyboard;
+# none of the review screen's other keys (digits, arrows, Enter, S).
+ACCEPTABLE_KEYS = {"left": ("A", "Z"), "right": ("K", "M")}
+YES_NO = {"yes": True, "no": False}
+
+
+def parse_acceptable(post) -> Acceptability:
+    return Acceptability(
+        YES_NO.get(post.get("acceptable-left")), YES_NO.get(post.get("acceptable-right"))
+    )
+
+
+def acceptability_fields(posted, errors) -> dict:
+    """The "is each output acceptable?" fields (templates/review/_acceptability.html)."""
+    sides = [
+        {
+            "name": side,
+            "label": side.capitalize(),
+            "selected": str(posted.get(f"acceptable-{side}", "")),
+            "yes_key": yes_key,
+            "no_key": no_key,
+        }
+        for side, (yes_key, no_key) in ACCEPTABLE_KEYS.items()
+    ]
+    return {"sides": sides, "error": str(errors.get("acceptable", ""))}
+
+
 def completion_of(membership) -> dict | None:
     """What a reviewer who came through an invite link sees when done."""
     if membership.invite_id is None:
@@ -122,6 +149,9 @@ def pair_context(
         "require_rationale": experiment.require_rationale,
         "rationale": posted.get("rationale", ""),
         "rationale_error": errors.get("rationale", ""),
+        "acceptability": acceptability_fields(posted, errors)
+        if experiment.ask_acceptable
+        else None,
     }
     return context
 
@@ -181,6 +211,7 @@ def submit_pair(request, review_key, assignment_id):
             rationale,
             dimensions=dimensions,
             experiment=experiment,
+            acceptable=parse_acceptable(request.POST),
         )
     except SubmissionRefused as refused:
         if refused.code == "not_found":

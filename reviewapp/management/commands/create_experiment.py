@@ -25,6 +25,11 @@ class Command(BaseCommand):
         parser.add_argument("--require-rationale", action="store_true")
         parser.add_argument("--ask-strength", action="store_true")
         parser.add_argument(
+            "--ask-acceptable",
+            action="store_true",
+            help="Also ask, for each output, whether it is acceptable.",
+        )
+        parser.add_argument(
             "--render-mode",
             choices=Experiment.RenderMode.values,
             default=Experiment.RenderMode.MARKDOWN,
@@ -104,6 +109,7 @@ class Command(BaseCommand):
                 allow_ties=not opts["no_ties"],
                 require_rationale=opts["require_rationale"],
                 ask_strength=opts["ask_strength"],
+                ask_acceptable=opts["ask_acceptable"],
                 render_mode=opts["render_mode"],
                 margin=opts["margin"],
                 tag_field=tag_field,

@@ -57,6 +57,33 @@ def write_judgments(source: Path, target: Path, pairs: dict, experiment: str) ->
             )  # fmt: skip
 
 
+def write_tulu_judgments(source: Path, target: Path, pairs: dict) -> None:
+    """Tulu 1: every judgment but the 9 superseded ones (the same rater judged the pair
+    again later), with the side shown on the left, the time and both acceptability answers.
+    The original times have no zone: written as UTC."""
+    with (
+        open(source, encoding="utf-8", newline="") as f,
+        open(target, "w", newline="", encoding="utf-8") as out,
+    ):
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow([*EXPORT_COLUMNS, "a_acceptable", "b_acceptable"])
+        for row in csv.DictReader(f):
+            if row["superseded"] == "1":
+                continue
+            p = pairs[row["pair_id"]]
+            left, winner = row["shown_left"], row["winner"]
+            choice = "tie" if winner == "tie" else "left" if winner == left else "right"
+            submitted_at = row["timestamp"].replace(" ", "T") + "+00:00"
+            writer.writerow(
+                [TULU, row["pair_id"], row["rater"], "overall", p["model_a"], p["model_b"],
+                 left, choice, winner, submitted_at, "", "", row["strength"], "false",
+                 row["a_acceptable"], row["b_acceptable"]]
+            )  # fmt: skip
+
+
+TULU = "tulu1"
+
+
 def main(data: Path) -> None:
     pandalm = write_pairs(data / "pandalm_pairs.jsonl", HERE / "pandalm_pairs.csv")
     write_judgments(
@@ -69,6 +96,8 @@ def main(data: Path) -> None:
         alpaca,
         "alpacaeval-phi2",
     )
+    tulu = write_pairs(data / "tulu1_pairs.jsonl", HERE / "tulu1_pairs.csv")
+    write_tulu_judgments(data / "tulu1_judgments.csv", HERE / "tulu1_judgments.csv", tulu)
 
 
 if __name__ == "__main__":
