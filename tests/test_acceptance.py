@@ -340,7 +340,7 @@ def test_export_then_import_keeps_acceptability(owner, tmp_path):
     with open(path, "w", newline="", encoding="utf-8") as out:
         write_judgments_csv(original, out)
     rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
-    assert list(rows[0])[-3:] == ["excluded", "a_acceptable", "b_acceptable"]
+    assert list(rows[0])[-4:] == ["excluded", "repeat", "a_acceptable", "b_acceptable"]
     assert {r["a_acceptable"] for r in rows} == {"yes", "no", ""}
     stored = dict(
         Assignment.objects.filter(experiment=original)
