@@ -41,7 +41,9 @@ class Pair(models.Model):
     shuffle_key = models.BigIntegerField(default=0)
     # In the calibration set: every reviewer gets it first, beyond reviews_per_pair. Kept
     # by experiments.recount_pairs from the experiment's `calibration_pairs`.
-    calibration = models.BooleanField(default=False, editable=False)
+    # A database default too, so rows written by hand-written SQL (COPY imports, benches,
+    # tests) need not name the column.
+    calibration = models.BooleanField(default=False, db_default=False, editable=False)
 
     # The fields a pair upload fills from the file. The upload parser's row type, the
     # import's written columns (both writers) and the "uploaded again: same pair?"
@@ -106,7 +108,7 @@ class Assignment(models.Model):
     rationale = models.TextField(blank=True)
     # A swapped repeat (repeats.py): the same reviewer's second showing of a pair they
     # answered, sides swapped. Takes no slot and never counts in the results.
-    repeat = models.BooleanField(default=False)
+    repeat = models.BooleanField(default=False, db_default=False)
     # On an original picked to come back: the reviewer's claim number from which its
     # repeat is due; cleared when the repeat is given (or the original is not answered).
     repeat_due_at = models.PositiveIntegerField(null=True, blank=True)
