@@ -260,7 +260,12 @@ def test_keyboard_hints_arrows_missing_answers_and_instructions(live_server, new
     before = long_box.evaluate("el => el.scrollTop")
     for _ in range(3):
         page.keyboard.press("ArrowDown")
-    assert long_box.evaluate("el => el.scrollTop") > before
+    # The browser may scroll smoothly: wait (up to 5 s) for the box to move, not a fixed time.
+    page.wait_for_function(
+        "([box, before]) => box.scrollTop > before",
+        arg=[long_box.element_handle(), before],
+        timeout=5000,
+    )
     page.keyboard.press("ArrowRight")  # scrolls sideways, if anything: no answer
     assert page.locator(active).inner_text() == "Accuracy"
     assert page.locator("input[type=radio]:checked").count() == 1
