@@ -471,11 +471,6 @@ def skip_assignment(assignment: Assignment) -> bool:
     return True
 
 
-def next_assignment_within_quota(membership, now: datetime | None = None):
-    """next_assignment for a member, or None once their quota (invite links) is met."""
-    return claim_for(membership, now).assignment
-
-
 def claim_for(membership, now: datetime | None = None) -> Claim:
     """claim for a member (access.ReviewerMembership), within their quota: the one place
     the quota is checked, for the review page and the API alike."""

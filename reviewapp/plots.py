@@ -201,6 +201,15 @@ def _row_label(row: Row, cy: float) -> str:
     )
 
 
+# Win rates on a 0-100 % axis with the 50 % line (labelled by its tick), for every forest plot.
+WIN_RATE_AXIS = {
+    "axis": (0.0, 1.0),
+    "ticks": [0, 0.25, 0.5, 0.75, 1.0],
+    "tick_label": _pct,
+    "reference": 0.5,
+}
+
+
 def forest_plot(dimension: str, pairs: list[dict], *, plot_id: str) -> str:
     """Win rate of X over Y (decided judgments) with its 95 % Wilson interval, per pair."""
     rows, sentences = [], []
@@ -238,10 +247,7 @@ def forest_plot(dimension: str, pairs: list[dict], *, plot_id: str) -> str:
         plot_id=plot_id,
         title=f"Win rates on {dimension}",
         description=description,
-        axis=(0.0, 1.0),
-        ticks=[0, 0.25, 0.5, 0.75, 1.0],
-        tick_label=_pct,
-        reference=0.5,  # the 50 % tick labels it
+        **WIN_RATE_AXIS,
     )
 
 
@@ -288,10 +294,7 @@ def tag_forest_plot(dimension: str, by_tag: dict, *, plot_id: str) -> str:
         plot_id=plot_id,
         title=f"Win rates by {isolate_text(by_tag['field'])} on {dimension}",
         description=description,
-        axis=(0.0, 1.0),
-        ticks=[0, 0.25, 0.5, 0.75, 1.0],
-        tick_label=_pct,
-        reference=0.5,
+        **WIN_RATE_AXIS,
     )
 
 
