@@ -320,12 +320,17 @@ def _lock_reviewer(experiment: Experiment, reviewer) -> _Place:
     Its own statement: under READ COMMITTED a read of assignments in the locking statement
     would miss the one the request it waited for has just committed. A non-member
     (scripts and tests call this directly) has their user row locked and history counted."""
-    member = (
-        Membership.objects.filter(experiment=experiment, user=reviewer)
-        .select_for_update(no_key=True)
-        .values_list("pk", "claims", "originals")
-        .first()
-    )
+    # Only the member's row: ordered by Membership's default ordering, the query would
+    # join the experiment and lock its row too, queueing every claim of the experiment
+    # behind each other (get() orders by nothing; `of` keeps it that way).
+    try:
+        member = (
+            Membership.objects.select_for_update(no_key=True, of=("self",))
+            .values_list("pk", "claims", "originals")
+            .get(experiment=experiment, user=reviewer)
+        )
+    except Membership.DoesNotExist:
+        member = None
     if member is not None:
         return _Place(*member)
     users = get_user_model().objects.filter(pk=reviewer.pk)
