@@ -124,11 +124,12 @@ def _membership(user, **experiment_lookup) -> ReviewerMembership:
             dimension_name=F("dimensions__name"),
             dimension_position=F("dimensions__position"),
         )
-        .order_by("dimensions__position")
+        .order_by()  # the rubric is put in screen order below, cheaper than in SQL
     )
     if not rows:
         raise Http404("No such experiment.")
     experiment = rows[0]
+    rows.sort(key=lambda row: row.dimension_position or 0)
     return ReviewerMembership(
         experiment=experiment,
         user=user,

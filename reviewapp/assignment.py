@@ -64,6 +64,17 @@ __all__ = ["claim_start", "gold_after", "left_is_a_for", "seeded_bits"]  # homes
 # Candidates of the strategy's level each pick is drawn from (read in index order from the
 # claim's starting point). Bigger mixes more; each costs an index entry.
 WINDOW = 50
+# The fields of a regular pair a claim reads (the rest, model names included, is left
+# in the database): the screen's texts and what _take records.
+CLAIMED_PAIR = (
+    "experiment_id",
+    "external_id",
+    "is_gold",
+    "slots_taken",
+    "prompt",
+    "output_a",
+    "output_b",
+)
 # Rounds of "everything left is locked by others: wait for one, then look again" (only
 # reached near the very end of an experiment).
 MAX_ROUNDS = 50
@@ -288,14 +299,14 @@ def _lock_regular_pair(
         return None
     # In the reviewer's order, the first pair nobody else is taking right now (usually the
     # first: other reviewers rank the window differently).
+    # Read: what the review screen shows and what _take needs (no model names, no
+    # metadata); get() rather than first(): no ORDER BY to build (bench/README.md).
+    pairs = Pair.objects.select_for_update(skip_locked=True, of=("self",)).only(*CLAIMED_PAIR)
     for pk, _ in sorted(window, key=_by_pick_key(experiment, reviewer)):
-        pair = (
-            Pair.objects.filter(pk=pk, slots_taken__lt=k)
-            .select_for_update(skip_locked=True, of=("self",))
-            .first()
-        )
-        if pair is not None:
-            return pair
+        try:
+            return pairs.get(pk=pk, slots_taken__lt=k)
+        except Pair.DoesNotExist:
+            continue  # being taken by somebody else right now, or full meanwhile
     # Every pair of the window is being taken by somebody else: any free candidate.
     level = "-slots_taken" if _level_order(experiment) == "DESC" else "slots_taken"
     return (
