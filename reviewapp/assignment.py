@@ -202,26 +202,31 @@ def _claim_state(
         " AND p.slots_taken = (SELECT n FROM level) AND p.shuffle_key {side} %(start)s"
         " ORDER BY p.shuffle_key LIMIT %(walk)s"
     )
-    # A side's first WINDOW candidates, in key order: PostgreSQL stops walking that side
-    # once it has them (the window is the first WINDOW of both sides together).
+    # A side's first candidates, in key order: PostgreSQL stops walking that side once it
+    # has `limit` of them. The window is the first WINDOW after the start, topped up from
+    # before it only when those are fewer (a LIMIT of 0 walks nothing).
     side = (
         "SELECT {wrapped} AS wrapped, w.id, w.shuffle_key FROM ({walk}) AS w"
         f" JOIN {pair} p ON p.id = w.id WHERE p.excluded = %(no)s AND {had} IS NULL"
-        " ORDER BY w.shuffle_key LIMIT %(window)s"
+        " ORDER BY w.shuffle_key LIMIT {limit}"
     )
-    after_start = side.format(wrapped=0, walk=walk.format(side=">="))
-    before_start = side.format(wrapped=1, walk=walk.format(side="<"))
+    after_start = side.format(wrapped=0, walk=walk.format(side=">="), limit="%(window)s")
+    before_start = side.format(
+        wrapped=1,
+        walk=walk.format(side="<"),
+        limit="%(window)s - (SELECT COUNT(*) FROM after_start)",
+    )
     sql = f"""
         WITH level AS (
             SELECT p.slots_taken AS n FROM {pair} p
             WHERE p.experiment_id = %(experiment)s AND p.is_gold = %(no)s
               AND p.excluded = %(no)s AND p.slots_taken < %(k)s AND {had} IS NULL
             ORDER BY p.slots_taken {_level_order(experiment)} LIMIT 1
+        ), after_start AS ({after_start}
         ), picked AS (
-            SELECT wrapped, id, shuffle_key FROM ({after_start}) AS after_start
+            SELECT wrapped, id, shuffle_key FROM after_start
             UNION ALL
             SELECT wrapped, id, shuffle_key FROM ({before_start}) AS before_start
-            ORDER BY wrapped, shuffle_key LIMIT %(window)s
         )
         SELECT
             (SELECT a.id FROM {assignment} a
