@@ -233,10 +233,17 @@ def run_child(kind: str, path: Path, timeout: float) -> dict:
 
 
 def check_schema() -> None:
-    """Fails early (before minutes of work) when the database lags behind the models."""
+    """Creates DATABASE_URL's database if missing and migrates it; then fails early (before
+    minutes of work) when it still does not match the models (a rewritten migration)."""
+    from bench_results import ensure_database  # the sibling bench: loopback PostgreSQL
+
+    ensure_database()
     setup_django()
     from django.apps import apps
+    from django.core.management import call_command
     from django.db import connection
+
+    call_command("migrate", verbosity=0)
 
     problems = []
     with connection.cursor() as cursor:

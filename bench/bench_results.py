@@ -90,8 +90,15 @@ def other_columns(model, given: set[str]) -> tuple[tuple[str, str], list]:
     return ("".join(f", {c}" for c in columns), marks), values
 
 
-def ensure_data(size: int, regenerate: bool = False):
-    """The experiment with `size` judgments, generated in the database if missing."""
+def slug_for(size: int, varied: bool) -> str:
+    return f"bench-results-{size}-varied" if varied else f"bench-results-{size}"
+
+
+def ensure_data(size: int, regenerate: bool = False, varied: bool = False):
+    """The experiment with `size` judgments, generated in the database if missing. With
+    `varied`, each output is 50-2,000 characters long (uniformly), so the length-adjusted
+    win rate is fitted and bootstrapped; else every output is one character long and the
+    length figures stop at "no length difference" (s = 0)."""
     from itertools import combinations
 
     from django.contrib.auth import get_user_model
@@ -100,7 +107,7 @@ def ensure_data(size: int, regenerate: bool = False):
     from reviewapp.experiments import create_experiment
     from reviewapp.models import Assignment, Experiment, Judgment, Membership, Pair
 
-    slug = f"bench-results-{size}"
+    slug = slug_for(size, varied)
     n_pairs = size // (5 * PER_PAIR)
     experiment = Experiment.objects.filter(slug=slug).first()
     if experiment is not None:
@@ -144,16 +151,21 @@ def ensure_data(size: int, regenerate: bool = False):
                 f"""
                 INSERT INTO reviewapp_pair (experiment_id, external_id, prompt, model_a,
                     output_a, model_b, output_b, slots_taken, shuffle_key{pair_extra[0]})
-                SELECT %s, 'p' || g, 'prompt ' || g, (%s::text[])[1 + g %% %s], 'a',
-                       (%s::text[])[1 + g %% %s], 'b', %s, g{pair_extra[1]}
+                SELECT %s, 'p' || g, 'prompt ' || g, (%s::text[])[1 + g %% %s],
+                       repeat('a', CASE WHEN %s THEN 50 + (random() * 1950)::int ELSE 1 END),
+                       (%s::text[])[1 + g %% %s],
+                       repeat('b', CASE WHEN %s THEN 50 + (random() * 1950)::int ELSE 1 END),
+                       %s, g{pair_extra[1]}
                 FROM generate_series(0, %s - 1) AS g
                 """,
                 [
                     experiment.pk,
                     model_a,
                     len(combos),
+                    varied,
                     model_b,
                     len(combos),
+                    varied,
                     PER_PAIR,
                     *pair_extra_params,
                     n_pairs,
@@ -226,7 +238,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure(size: int, repeat: int, profile: bool) -> dict:
+def measure(size: int, repeat: int, profile: bool, varied: bool) -> dict:
     """Runs in the child: time compute_results, report peak RSS."""
     setup_django()
     from django.db import connection
@@ -234,7 +246,7 @@ def measure(size: int, repeat: int, profile: bool) -> dict:
     from reviewapp.models import Experiment
     from reviewapp.results import compute_results
 
-    experiment = Experiment.objects.get(slug=f"bench-results-{size}")
+    experiment = Experiment.objects.get(slug=slug_for(size, varied))
     baseline_mb = peak_rss_mb()
     times, query_times = [], []
 
@@ -274,17 +286,25 @@ def main():
     parser.add_argument(
         "--regenerate", action="store_true", help="generate the data again even if present"
     )
+    parser.add_argument(
+        "--lengths",
+        choices=["constant", "varied"],
+        default="constant",
+        help="outputs of one character (default) or of 50-2,000 characters",
+    )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.child, args.repeat, args.profile)))
+        varied = args.lengths == "varied"
+        print(json.dumps(measure(args.child, args.repeat, args.profile, varied)))
         return
     setup_django()
     for size in args.sizes:
-        ensure_data(size, args.regenerate)
+        ensure_data(size, args.regenerate, args.lengths == "varied")
     rows = []
     for size in args.sizes:
         command = [sys.executable, __file__, "--child", str(size), "--repeat", str(args.repeat)]
+        command += ["--lengths", args.lengths]
         if args.profile:
             command.append("--profile")
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout

@@ -81,6 +81,9 @@ FIGURE_COLUMNS = [
 ]  # fmt: skip
 
 
+GOLD_COLUMNS = ["reviewer", "pair", "choice", "gold_answer"]
+
+
 @dataclass
 class _ReviewerContext:
     memberships: dict
@@ -109,12 +112,15 @@ def compute_results(
     memberships = data.memberships
     first = data.dimensions[0] if data.dimensions else None
     repeats = repeat_figures(data.judgments, data.assignments, first)
-    judgments = data.judgments[~data.judgments["repeat"]]
+    # Masks, not copies of the whole frame: the subsets below copy only the columns read.
+    first_showing = ~data.judgments["repeat"].to_numpy()
+    is_gold = data.judgments["is_gold"].to_numpy()
     # Gold pairs (attention checks) count only in the gold accuracy.
     columns = FIGURE_COLUMNS + ["tag"] if tag_field else FIGURE_COLUMNS
-    not_gold = judgments.loc[~judgments["is_gold"], columns]
+    not_gold = data.judgments.loc[first_showing & ~is_gold, columns]
     is_counted = _counted(not_gold, include_automatic)
-    counted = not_gold[is_counted]
+    # Usually every judgment counts: then no copy (a million judgments: 40 MB).
+    counted = not_gold if is_counted.all() else not_gold[is_counted]
     left_out = _left_out(data, include_automatic)
     by_dimension = dict(iter(counted.groupby("dimension", observed=True)))
     items = outcome_counts_per_item(counted)
@@ -123,7 +129,7 @@ def compute_results(
     figures = reviewer_figures(not_gold[on_first], items, is_counted[on_first])
     # Time per pair on first showings: a repeat is read faster, being seen before.
     seconds = median_seconds(data.assignments[~data.assignments["repeat"]])
-    gold = gold_scores(judgments)
+    gold = gold_scores(data.judgments.loc[first_showing & is_gold, GOLD_COLUMNS])
     cohen = {name: cohen_tables(on_dimension) for name, on_dimension in by_dimension.items()}
     # Automatic judges are compared with the counted humans, whatever the statistics count.
     is_human = _counted(not_gold, include_automatic=False)

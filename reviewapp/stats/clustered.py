@@ -20,8 +20,9 @@ MAX_LOGIT_COEF = 30.0
 MAX_ITERATIONS = 100
 TOLERANCE = 1e-10
 MIN_JUDGMENTS_FOR_LENGTH = 10
-# Resamples x length differences held at once by the length bootstrap (8 bytes each).
-RESAMPLE_CELLS = 1_000_000
+# Resamples x length differences held at once by the length bootstrap (8 bytes each):
+# arrays that stay in the processor's cache (bench/README.md, "Results").
+RESAMPLE_CELLS = 100_000
 
 
 def cluster_codes(clusters) -> tuple[np.ndarray, int]:
@@ -100,10 +101,10 @@ def cluster_bootstrap_ratio_interval(
     resamples: `successes`, `trials` per cluster, `counts` from cluster_draw_counts."""
     if counts.size == 0:
         return (None, None)
-    successes = np.asarray(successes, dtype=float)
-    trials = np.asarray(trials, dtype=float)
+    # One product for both sums: the counts are read (and made floats) once.
+    sums = counts @ np.stack([successes, trials], axis=1).astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return _percentile_interval((counts @ successes) / (counts @ trials), confidence)
+        return _percentile_interval(sums[:, 0] / sums[:, 1], confidence)
 
 
 def cluster_bootstrap_rate_interval(
@@ -145,30 +146,32 @@ def _fit_logit_batch(
     Returns (R, 2) coefficients, NaN where the fit has no finite maximum or does not
     converge within MAX_ITERATIONS. `start` only changes how fast it gets there."""
     beta = np.tile(np.asarray(start, dtype=float), (y.shape[0], 1))
-    active = np.ones(y.shape[0], dtype=bool)
     converged = np.zeros(y.shape[0], dtype=bool)
+    rows = np.arange(y.shape[0])  # the problems still iterating: y, d, w hold only these
     for _ in range(MAX_ITERATIONS):
-        idx = np.flatnonzero(active)
-        if idx.size == 0:
+        if rows.size == 0:
             break
-        b, yy, dd, ww = beta[idx], y[idx], d[idx], w[idx]
-        p = special.expit(b[:, :1] + b[:, 1:] * dd)
-        r = ww * (yy - p)
-        v = ww * p * (1 - p)
-        vd = v * dd
-        g0, g1 = r.sum(axis=1), (r * dd).sum(axis=1)
-        h00, h01, h11 = v.sum(axis=1), vd.sum(axis=1), (vd * dd).sum(axis=1)
+        b = beta[rows]
+        p = special.expit(b[:, :1] + b[:, 1:] * d)
+        r = w * (y - p)
+        v = w * p * (1 - p)
+        vd = v * d
+        # Row sums and row-wise dot products without temporaries of the full size.
+        g0, g1 = r.sum(axis=1), np.einsum("ij,ij->i", r, d)
+        h00, h01, h11 = v.sum(axis=1), vd.sum(axis=1), np.einsum("ij,ij->i", vd, d)
         det = h00 * h11 - h01 * h01
         with np.errstate(divide="ignore", invalid="ignore"):
             step0 = (h11 * g0 - h01 * g1) / det
             step1 = (h00 * g1 - h01 * g0) / det
         step = np.stack([step0, step1], axis=1)
-        beta[idx] = b + step
-        bad = ~np.isfinite(step).all(axis=1) | (np.abs(beta[idx]) > MAX_LOGIT_COEF).any(axis=1)
+        beta[rows] = b + step
+        bad = ~np.isfinite(step).all(axis=1) | (np.abs(beta[rows]) > MAX_LOGIT_COEF).any(axis=1)
         done = np.abs(step).max(axis=1) < TOLERANCE
-        converged[idx[done & ~bad]] = True
-        beta[idx[bad]] = np.nan
-        active[idx[bad | done]] = False
+        converged[rows[done & ~bad]] = True
+        beta[rows[bad]] = np.nan
+        going = ~(bad | done)
+        if not going.all():  # copy the arrays only when some problem has finished
+            rows, y, d, w = rows[going], y[going], d[going], w[going]
     beta[~converged] = np.nan
     return beta
 
