@@ -66,15 +66,8 @@ __all__ = ["claim_start", "gold_after", "left_is_a_for", "seeded_bits"]  # homes
 WINDOW = 50
 # The fields of a regular pair a claim reads (the rest, model names included, is left
 # in the database): the screen's texts and what _take records.
-CLAIMED_PAIR = (
-    "experiment_id",
-    "external_id",
-    "is_gold",
-    "slots_taken",
-    "prompt",
-    "output_a",
-    "output_b",
-)
+CLAIMED_PAIR = ("experiment_id", "external_id", "is_gold", "slots_taken", "prompt")
+CLAIMED_PAIR += ("output_a", "output_b")
 # Rounds of "everything left is locked by others: wait for one, then look again" (only
 # reached near the very end of an experiment).
 MAX_ROUNDS = 50
@@ -309,9 +302,7 @@ def _lock_regular_pair(
     if not window:
         return None
     # In the reviewer's order, the first pair nobody else is taking right now (usually the
-    # first: other reviewers rank the window differently).
-    # Read: what the review screen shows and what _take needs (no model names, no
-    # metadata); get() rather than first(): no ORDER BY to build (bench/README.md).
+    # first: other reviewers rank the window differently). get(), not first(): no ORDER BY.
     pairs = Pair.objects.select_for_update(skip_locked=True, of=("self",)).only(*CLAIMED_PAIR)
     for pk, _ in sorted(window, key=_by_pick_key(experiment, reviewer)):
         try:
@@ -345,16 +336,12 @@ def _lock_reviewer(experiment: Experiment, reviewer) -> _Place:
     # Only the member's row: ordered by Membership's default ordering, the query would
     # join the experiment and lock its row too, queueing every claim of the experiment
     # behind each other (get() orders by nothing; `of` keeps it that way).
+    members = Membership.objects.select_for_update(no_key=True, of=("self",))
+    members = members.values_list("pk", "claims", "originals")
     try:
-        member = (
-            Membership.objects.select_for_update(no_key=True, of=("self",))
-            .values_list("pk", "claims", "originals")
-            .get(experiment=experiment, user=reviewer)
-        )
+        return _Place(*members.get(experiment=experiment, user=reviewer))
     except Membership.DoesNotExist:
-        member = None
-    if member is not None:
-        return _Place(*member)
+        pass  # not a member: the user's row, below
     users = get_user_model().objects.filter(pk=reviewer.pk)
     list(users.select_for_update(no_key=True).values_list("pk", flat=True))
     history = Assignment.objects.filter(experiment=experiment, reviewer=reviewer)
