@@ -64,6 +64,10 @@ __all__ = ["claim_start", "gold_after", "left_is_a_for", "seeded_bits"]  # homes
 # Candidates of the strategy's level each pick is drawn from (read in index order from the
 # claim's starting point). Bigger mixes more; each costs an index entry.
 WINDOW = 50
+# The fields of a regular pair a claim reads (the rest, model names included, is left
+# in the database): the screen's texts and what _take records.
+CLAIMED_PAIR = ("experiment_id", "external_id", "is_gold", "slots_taken", "prompt")
+CLAIMED_PAIR += ("output_a", "output_b")
 # Rounds of "everything left is locked by others: wait for one, then look again" (only
 # reached near the very end of an experiment).
 MAX_ROUNDS = 50
@@ -191,20 +195,31 @@ def _claim_state(
         " AND p.slots_taken = (SELECT n FROM level) AND p.shuffle_key {side} %(start)s"
         " ORDER BY p.shuffle_key LIMIT %(walk)s"
     )
+    # A side's first candidates, in key order: PostgreSQL stops walking that side once it
+    # has `limit` of them. The window is the first WINDOW after the start, topped up from
+    # before it only when those are fewer (a LIMIT of 0 walks nothing).
+    side = (
+        "SELECT {wrapped} AS wrapped, w.id, w.shuffle_key FROM ({walk}) AS w"
+        f" JOIN {pair} p ON p.id = w.id WHERE p.excluded = %(no)s AND {had} IS NULL"
+        " ORDER BY w.shuffle_key LIMIT {limit}"
+    )
+    after_start = side.format(wrapped=0, walk=walk.format(side=">="), limit="%(window)s")
+    before_start = side.format(
+        wrapped=1,
+        walk=walk.format(side="<"),
+        limit="%(window)s - (SELECT COUNT(*) FROM after_start)",
+    )
     sql = f"""
         WITH level AS (
             SELECT p.slots_taken AS n FROM {pair} p
             WHERE p.experiment_id = %(experiment)s AND p.is_gold = %(no)s
               AND p.excluded = %(no)s AND p.slots_taken < %(k)s AND {had} IS NULL
             ORDER BY p.slots_taken {_level_order(experiment)} LIMIT 1
-        ), walked AS (
-            SELECT 0 AS wrapped, id, shuffle_key FROM ({walk.format(side=">=")}) AS after_start
-            UNION ALL
-            SELECT 1 AS wrapped, id, shuffle_key FROM ({walk.format(side="<")}) AS before_start
+        ), after_start AS ({after_start}
         ), picked AS (
-            SELECT w.wrapped, w.id, w.shuffle_key FROM walked w JOIN {pair} p ON p.id = w.id
-            WHERE p.excluded = %(no)s AND {had} IS NULL
-            ORDER BY w.wrapped, w.shuffle_key LIMIT %(window)s
+            SELECT wrapped, id, shuffle_key FROM after_start
+            UNION ALL
+            SELECT wrapped, id, shuffle_key FROM ({before_start}) AS before_start
         )
         SELECT
             (SELECT a.id FROM {assignment} a
@@ -287,15 +302,13 @@ def _lock_regular_pair(
     if not window:
         return None
     # In the reviewer's order, the first pair nobody else is taking right now (usually the
-    # first: other reviewers rank the window differently).
+    # first: other reviewers rank the window differently). get(), not first(): no ORDER BY.
+    pairs = Pair.objects.select_for_update(skip_locked=True, of=("self",)).only(*CLAIMED_PAIR)
     for pk, _ in sorted(window, key=_by_pick_key(experiment, reviewer)):
-        pair = (
-            Pair.objects.filter(pk=pk, slots_taken__lt=k)
-            .select_for_update(skip_locked=True, of=("self",))
-            .first()
-        )
-        if pair is not None:
-            return pair
+        try:
+            return pairs.get(pk=pk, slots_taken__lt=k)
+        except Pair.DoesNotExist:
+            continue  # being taken by somebody else right now, or full meanwhile
     # Every pair of the window is being taken by somebody else: any free candidate.
     level = "-slots_taken" if _level_order(experiment) == "DESC" else "slots_taken"
     return (
@@ -320,14 +333,15 @@ def _lock_reviewer(experiment: Experiment, reviewer) -> _Place:
     Its own statement: under READ COMMITTED a read of assignments in the locking statement
     would miss the one the request it waited for has just committed. A non-member
     (scripts and tests call this directly) has their user row locked and history counted."""
-    member = (
-        Membership.objects.filter(experiment=experiment, user=reviewer)
-        .select_for_update(no_key=True)
-        .values_list("pk", "claims", "originals")
-        .first()
-    )
-    if member is not None:
-        return _Place(*member)
+    # Only the member's row: ordered by Membership's default ordering, the query would
+    # join the experiment and lock its row too, queueing every claim of the experiment
+    # behind each other (get() orders by nothing; `of` keeps it that way).
+    members = Membership.objects.select_for_update(no_key=True, of=("self",))
+    members = members.values_list("pk", "claims", "originals")
+    try:
+        return _Place(*members.get(experiment=experiment, user=reviewer))
+    except Membership.DoesNotExist:
+        pass  # not a member: the user's row, below
     users = get_user_model().objects.filter(pk=reviewer.pk)
     list(users.select_for_update(no_key=True).values_list("pk", flat=True))
     history = Assignment.objects.filter(experiment=experiment, reviewer=reviewer)

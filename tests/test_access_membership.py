@@ -1,4 +1,4 @@
-"""access.get_membership_*: a reviewer's place in an experiment, read in two plain queries;
+"""access.get_membership_*: a reviewer's place in an experiment, read in one query;
 progress.membership_progress: their progress, counted in one more."""
 
 import dataclasses
@@ -40,7 +40,7 @@ def test_membership_lookup_counts_and_refuses_outsiders(owner):
 
 
 @pytest.mark.django_db
-def test_membership_by_review_key_is_two_queries_with_invite_rubric_and_progress(owner):
+def test_membership_by_review_key_is_one_query_with_invite_rubric_and_progress(owner):
     experiment = make_experiment(owner, n_pairs=3, reviews_per_pair=1)
     rita = make_user("rita")
     invite = InviteLink.objects.create(experiment=experiment, quota=2, completion_code="C0DE")
@@ -55,7 +55,7 @@ def test_membership_by_review_key_is_two_queries_with_invite_rubric_and_progress
         membership = get_membership_by_review_key(rita, experiment.review_key)
         assert membership.invite_id == invite.pk
         assert [d.name for d in membership.rubric] == rubric
-    assert len(queries) == 2
+    assert len(queries) == 1
     with CaptureQueriesContext(connection) as queries:
         progress = membership_progress(membership)
     assert len(queries) == 1

@@ -7,9 +7,10 @@ text, the dimensions and progress. Model names, pair ids and metadata never reac
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils.safestring import SafeString
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.text import capfirst
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -18,7 +19,8 @@ from ..assignment import claim_for, skip_assignment
 from ..judgments import Acceptability, Answer, SubmissionRefused, record_submission
 from ..models import Assignment, Experiment, InviteLink
 from ..progress import membership_progress, progress_for, reviewer_progress
-from ..rendering import render_markdown, render_text
+from ..rendering import isolate_text, render_markdown, render_text
+from ..templatetags.review_screen import option_label
 
 
 @login_required
@@ -47,19 +49,46 @@ def option_list(experiment: Experiment) -> tuple[tuple[str, str, str], ...]:
 
 
 def choices_html(dimensions, options, posted, errors) -> SafeString:
-    """The answer fields: a radio button per dimension and choice."""
-    fields = [
-        {
-            "name": d.name,
-            "field": f"dim-{d.position}",
-            "selected": str(posted.get(f"dim-{d.position}", "")),
-            "error": str(errors.get(d.name, "")),
-        }
-        for d in dimensions
+    """The answer fields: a radio button per dimension and choice.
+
+    Built here rather than in a template: each option's markup is escaped once
+    (format_html) and repeated for every dimension, about a sixth of the cost of the
+    nested {% for %} it replaced (bench/README.md). What goes in unescaped is markup made
+    by format_html, literals, and the field's name, made of a dimension's position."""
+    radios = [
+        (
+            value,
+            format_html('value="{}" data-key="{}"', value, key),
+            format_html(
+                "<span>{}</span> <kbd>{}</kbd></label>",
+                option_label({"value": value, "label": label}),
+                key,
+            ),
+        )
+        for value, label, key in options
     ]
-    return render_to_string(
-        "review/_choices.html", {"dimensions": fields, "options": option_dicts(options)}
-    )
+    fieldsets = []
+    for index, dimension in enumerate(dimensions):
+        field = f"dim-{int(dimension.position)}"
+        selected = str(posted.get(field, ""))
+        inputs = "\n".join(
+            f'<label><input type="radio" name="{field}" {attributes}'
+            f"{' checked' if value == selected else ''}>{rest}"
+            for value, attributes, rest in radios
+        )
+        error = errors.get(dimension.name)
+        fieldsets.append(
+            format_html(
+                '<fieldset class="dimension{}" data-dimension="{}">'
+                '<legend>{}</legend><div class="options">{}</div>{}</fieldset>',
+                " active" if index == 0 else "",
+                index,
+                isolate_text(capfirst(dimension.name)),
+                mark_safe(inputs),  # noqa: S308 - escaped pieces and literals, see above
+                format_html('<p class="errorlist" role="alert">{}</p>', error) if error else "",
+            )
+        )
+    return mark_safe("\n".join(fieldsets))  # noqa: S308 - each made by format_html
 
 
 def option_dicts(options) -> list[dict]:
