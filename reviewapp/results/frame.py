@@ -324,12 +324,13 @@ def read_results_data(experiment: Experiment, tag_field: str = "") -> ResultsDat
             chunk=CHUNK,
         )
     assignments = _extend(assignments, "pair", _orient_models(pairs, experiment.baseline_model))
-    kind = {user: k for user, (k, _) in memberships.items()}
-    kinds = assignments["reviewer"].map(kind).fillna(Membership.Kind.HUMAN)
-    assignments["kind"] = pd.Categorical(kinds, dtype=KINDS)
-    excluded = {user: e for user, (_, e) in memberships.items()}
-    assignments["reviewer_excluded"] = assignments["reviewer"].map(excluded).fillna(False)
-    assignments["reviewer_excluded"] = assignments["reviewer_excluded"].astype(bool)
+    # Each reviewer's membership; the last entry (index -1) stands for a reviewer without
+    # one (removed from the experiment): a counted human.
+    member = pd.Index(list(memberships), dtype="int64").get_indexer(assignments["reviewer"])
+    kinds = [k for k, _ in memberships.values()] + [Membership.Kind.HUMAN]
+    excluded = [e for _, e in memberships.values()] + [False]
+    assignments["kind"] = pd.Categorical(np.array(kinds, dtype=object)[member], dtype=KINDS)
+    assignments["reviewer_excluded"] = np.array(excluded, dtype=bool)[member]
 
     frame = _extend(judgments, "assignment", assignments)
     ids, names = [pk for pk, _ in dimensions], [name for _, name in dimensions]
