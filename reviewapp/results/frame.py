@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import islice
+from operator import itemgetter
 
 import numpy as np
 import pandas as pd
@@ -163,7 +164,7 @@ def orient(model_a: str, model_b: str, baseline: str) -> tuple[str, str]:
 _BOOLEAN_CODES = {True: 1, False: 0, None: -1}
 
 
-def _column(values: tuple, dtype):
+def _column(values: list, dtype):
     """One column of a chunk as a numpy or pandas array, without pandas guessing the type
     value by value."""
     if callable(dtype):
@@ -183,11 +184,10 @@ def _column(values: tuple, dtype):
 
 
 def _to_frame(rows: list[tuple], columns: dict) -> pd.DataFrame:
-    by_column = zip(*rows, strict=True) if rows else [()] * len(columns)
     return pd.DataFrame(
         {
-            name: _column(values, dtype)
-            for (name, (_, dtype)), values in zip(columns.items(), by_column, strict=True)
+            name: _column(list(map(itemgetter(i), rows)), dtype)
+            for i, (name, (_, dtype)) in enumerate(columns.items())
         }
     )
 
