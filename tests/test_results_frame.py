@@ -84,7 +84,7 @@ def test_frame_has_one_row_per_submitted_judgment(world):
 @pytest.mark.django_db
 def test_frame_columns_are_compact(world):
     frame = read_results_data(world[0]).judgments
-    for column in ("dimension", "choice", "outcome", "strength", "model_a", "model_x", "kind"):
+    for column in ("dimension", "choice", "outcome", "model_a", "model_x", "kind"):
         assert isinstance(frame[column].dtype, pd.CategoricalDtype), column
     assert "object" not in set(frame.dtypes.map(str))
 

@@ -42,7 +42,6 @@ from ..models import Assignment, Dimension, Experiment, Judgment, Membership, Pa
 
 CHOICES = pd.CategoricalDtype(list(Judgment.Choice.values))  # A, B, tie: content terms
 OUTCOMES = pd.CategoricalDtype(["X", "Y", "tie"])  # the same choice oriented X vs Y
-STRENGTHS = pd.CategoricalDtype(list(Judgment.Strength.values))
 KINDS = pd.CategoricalDtype(list(Membership.Kind.values))
 
 _MICROSECOND = timedelta(microseconds=1)
@@ -122,7 +121,6 @@ JUDGMENT_COLUMNS = {
     "assignment": ("assignment_id", "int64"),
     "dimension_id": ("dimension_id", "int64"),
     "choice": ("choice", CHOICES),
-    "strength": ("strength", STRENGTHS),
 }
 # Judgments are read this many at a time (a server-side cursor on PostgreSQL), so the
 # Python tuples of one chunk, not of all judgments, are alive at once.
