@@ -182,7 +182,11 @@ def _claim_state(
     1.8 ms), against 0.2 ms for this one; with it the CPU of the signed-in floor over that
     of a review request went from 0.09 to 0.19 (`DEBUG=0 .venv/bin/python
     bench/bench_review_request.py --batches 5 --loops 60 --floor`, back to back on one
-    machine; bench/README.md, "The claim's read").
+    machine; bench/README.md, "The claim's read"). Each side's walk stops at WINDOW
+    candidates and the one before `start` only tops up: 200 pair probes a claim became 50,
+    and PostgreSQL's CPU per review request 1.33-1.42 ms became 1.08-1.25 with the other
+    changes of that round (same command, alternating; bench/README.md, "The review loop,
+    cheaper per request").
     """
     pair, assignment = Pair._meta.db_table, Assignment._meta.db_table
     had = (

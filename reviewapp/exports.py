@@ -184,9 +184,10 @@ def judgment_csv_chunks(experiment: Experiment) -> Iterator[str | bytes]:
     elsewhere judgment_rows + stream_csv, the reference the COPY output is tested against
     byte for byte (tests/test_exports_copy.py).
 
-    Why the hand-written COPY: at 1,000,000 judgments it served 196,000-210,000 rows/s
-    against 64,000-71,000 for the Python path, about three times faster, in two runs of
-    `bench/bench_export.py --runs 3` (memory flat both ways; bench/README.md, Export)."""
+    Why the hand-written COPY: at 1,000,000 judgments it served 228,500 rows/s against
+    81,300 for the Python path (medians of 3 runs; earlier 196,000-210,000 against
+    64,000-71,000), about three times faster, with memory flat both ways
+    (`.venv/bin/python bench/bench_export.py --runs 3`; bench/README.md, Export)."""
     if connection.vendor != "postgresql":
         yield from stream_csv(JUDGMENT_COLUMNS, judgment_rows(experiment), neutralised=True)
         return
