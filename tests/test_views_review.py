@@ -429,9 +429,12 @@ def test_every_answer_label_starts_with_its_side_word_in_both_layouts(strength):
     from django.utils.html import strip_tags
 
     from reviewapp.templatetags.review_screen import SIDE_WORDS, option_label
-    from reviewapp.views.review import option_dicts, option_list
+    from reviewapp.views.review import option_list
 
-    options = option_dicts(option_list(Experiment(ask_strength=strength, allow_ties=True)))
+    options = [
+        {"value": value, "label": label}
+        for value, label, _ in option_list(Experiment(ask_strength=strength, allow_ties=True))
+    ]
     for option in options:
         side = option["value"].partition(":")[0]
         html = str(option_label(option))

@@ -91,10 +91,6 @@ def choices_html(dimensions, options, posted, errors) -> SafeString:
     return mark_safe("\n".join(fieldsets))  # noqa: S308 - each made by format_html
 
 
-def option_dicts(options) -> list[dict]:
-    return [{"value": v, "label": label, "key": key} for v, label, key in options]
-
-
 def parse_answers(post, dimensions) -> dict[int, Answer]:
     answers = {}
     for dimension in dimensions:
