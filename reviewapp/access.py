@@ -109,8 +109,8 @@ def _membership(user, **experiment_lookup) -> ReviewerMembership:
     """One query (it runs on every review request): the experiment, the member's invite
     and quota, and the rubric, one row per dimension in screen order (a LEFT JOIN, so an
     experiment without dimensions still gives its one row). One statement instead of two,
-    and no ordering by the models' default orderings (which join the experiment table
-    once more): bench/README.md, "The review loop, cheaper per request"."""
+    and no ORDER BY across the join: bench/README.md, "The review loop, cheaper per
+    request"."""
     if not user.is_authenticated:
         raise Http404("No such experiment.")
     rows = list(

@@ -337,9 +337,8 @@ def _lock_reviewer(experiment: Experiment, reviewer) -> _Place:
     Its own statement: under READ COMMITTED a read of assignments in the locking statement
     would miss the one the request it waited for has just committed. A non-member
     (scripts and tests call this directly) has their user row locked and history counted."""
-    # Only the member's row: ordered by Membership's default ordering, the query would
-    # join the experiment and lock its row too, queueing every claim of the experiment
-    # behind each other (get() orders by nothing; `of` keeps it that way).
+    # Only the member's row (`of`): a lock on the experiment's row would queue every claim
+    # of the experiment behind each other.
     members = Membership.objects.select_for_update(no_key=True, of=("self",))
     members = members.values_list("pk", "claims", "originals")
     try:

@@ -242,7 +242,10 @@ class Membership(models.Model):
     originals = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
-        ordering = ["experiment", "user"]
+        # By the columns, not through the relations: "experiment" would order by the
+        # experiment's own ordering, joining (and, under select_for_update, locking) its
+        # row in every membership query. Newest experiment first, as that ordering gave.
+        ordering = ["-experiment_id", "user_id"]
         constraints = [
             models.UniqueConstraint(fields=["experiment", "user"], name="membership_once"),
             # The same participant coming back is the same reviewer, never a second one.
@@ -268,7 +271,7 @@ class Dimension(models.Model):
     position = models.PositiveSmallIntegerField()
 
     class Meta:
-        ordering = ["experiment", "position"]
+        ordering = ["-experiment_id", "position"]  # the columns: no join (see Membership)
         constraints = [
             models.UniqueConstraint(fields=["experiment", "name"], name="dimension_unique_name"),
             models.UniqueConstraint(
