@@ -222,6 +222,21 @@ def test_cluster_interval_is_reproducible(study, study_results):
 
 
 @pytest.mark.django_db
+def test_intervals_do_not_depend_on_the_order_rows_come_in(study, study_results, monkeypatch):
+    """The database may return the pairs in any order (an unordered read): the bootstrap
+    draws prompts by their cluster codes, which must not follow that order."""
+    from reviewapp.results import frame
+
+    to_frame = frame._to_frame
+    monkeypatch.setattr(frame, "_to_frame", lambda rows, columns: to_frame(rows[::-1], columns))
+    again = compute_results(study, n_resamples=4000)
+    for name, dim in study_results["dimensions"].items():
+        for first, second in zip(dim["pairs"], again["dimensions"][name]["pairs"], strict=True):
+            assert first["x_win_rate_cluster_ci"] == second["x_win_rate_cluster_ci"]
+            assert first["length"]["adjusted_ci"] == second["length"]["adjusted_ci"]
+
+
+@pytest.mark.django_db
 def test_length_figures_equal_statsmodels_glm(study, study_results):
     frame = oracle_frame(study)
     seen_effect = False

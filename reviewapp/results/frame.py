@@ -85,6 +85,14 @@ def tag_text(value) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _sorted_categories(values: list) -> pd.Categorical:
+    """Categories in sorted order, not in the order the rows came: the cluster bootstrap
+    draws prompts by their codes, so its intervals must not depend on the order in which
+    the database returned the pairs."""
+    codes, categories = pd.factorize(np.array(values, dtype=object), sort=True)
+    return pd.Categorical.from_codes(codes, categories=categories)
+
+
 def _tags(values: list) -> pd.Categorical:
     codes, categories = pd.factorize(np.array([tag_text(v) for v in values], dtype=object))
     return pd.Categorical.from_codes(codes, categories=categories)
@@ -98,7 +106,7 @@ PAIR_COLUMNS = {
     "is_gold": ("is_gold", "bool"),
     "pair_excluded": ("excluded", "bool"),
     "external_id": ("external_id", "category"),
-    "cluster": (PROMPT_CLUSTER, "category"),
+    "cluster": (PROMPT_CLUSTER, _sorted_categories),
     "length_a": (Length("output_a"), "int32"),
     "length_b": (Length("output_b"), "int32"),
 }
