@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import F, Q
 from django.http import Http404
 
-from .models import Dimension, Experiment
+from .models import Dimension, Experiment, Membership
 
 # Owners are the users holding this permission (given in the admin, directly or through a
 # group, or by grant_owner_role); every page, API call and template asks can_own_experiments.
@@ -84,6 +84,11 @@ class ReviewerMembership:
     invite_id: int | None  # the invite link they came through, if any
     quota: int | None  # pairs this reviewer may judge (invite links), None for no limit
     rubric: tuple[Dimension, ...]  # in screen order
+    member_id: int | None = None  # their Membership row
+    # The queue's counters on that row (assignment._Place), read only by lock_membership:
+    # they are exact only under the member's row lock.
+    claims: int | None = None
+    originals: int | None = None
 
     @property
     def experiment_id(self) -> int:
@@ -92,6 +97,12 @@ class ReviewerMembership:
     @property
     def user_id(self) -> int:
         return self.user.pk
+
+
+def get_membership(user, **experiment_lookup) -> ReviewerMembership:
+    """The reviewer's membership in the experiment found by `experiment_lookup`
+    (slug=... or review_key=...); 404 for anyone else."""
+    return _membership(user, **experiment_lookup)
 
 
 def get_membership_for_reviewer(user, slug: str) -> ReviewerMembership:
@@ -105,44 +116,89 @@ def get_membership_by_review_key(user, review_key: str) -> ReviewerMembership:
     return _membership(user, review_key=review_key)
 
 
-def _membership(user, **experiment_lookup) -> ReviewerMembership:
-    """One query (it runs on every review request): the experiment, the member's invite
-    and quota, and the rubric, one row per dimension in screen order (a LEFT JOIN, so an
-    experiment without dimensions still gives its one row). One statement instead of two,
-    and no ORDER BY across the join: bench/README.md, "The review loop, cheaper per
-    request"."""
+def lock_membership(user, **experiment_lookup) -> ReviewerMembership:
+    """The reviewer's membership with their Membership row locked until the transaction
+    ends, and the queue's counters on it (the claim: assignment.claim_as_member). The lock
+    rides on the read, one statement instead of two (bench/README.md)."""
+    return _membership(user, lock=True, **experiment_lookup)
+
+
+def member_filter(user, to_experiment: str = "", **experiment_lookup) -> dict:
+    """Filter arguments: the experiment (through `to_experiment`) has `user` as a current
+    member and matches `experiment_lookup` (slug=... or review_key=...)."""
+    return {
+        f"{to_experiment}memberships__user": user,
+        f"{to_experiment}memberships__removed_at__isnull": True,
+    } | {f"{to_experiment}{field}": value for field, value in experiment_lookup.items()}
+
+
+def rubric_columns(to_experiment: str = "") -> dict:
+    """Annotations: one of the experiment's dimensions per row (a LEFT JOIN, so an
+    experiment without dimensions still gives its one row). Read with the rest of a
+    review request's first query rather than in a query of its own."""
+    return {
+        "dimension_id": F(f"{to_experiment}dimensions__id"),
+        "dimension_name": F(f"{to_experiment}dimensions__name"),
+        "dimension_position": F(f"{to_experiment}dimensions__position"),
+    }
+
+
+def rubric_of(rows, experiment_id: int) -> tuple[Dimension, ...]:
+    """The rubric in screen order, from rows annotated with rubric_columns (sorted here:
+    cheaper than an ORDER BY across the join)."""
+    dimensions = sorted(
+        (row for row in rows if row.dimension_id is not None),
+        key=lambda row: row.dimension_position,
+    )
+    return tuple(
+        Dimension(
+            id=row.dimension_id,
+            experiment_id=experiment_id,
+            name=row.dimension_name,
+            position=row.dimension_position,
+        )
+        for row in dimensions
+    )
+
+
+def member_columns(to_membership: str) -> dict:
+    """Annotations: the membership's invite and quota (for a query that reaches the
+    member's row through a join, as the submit's does)."""
+    return {
+        "member_id": F(f"{to_membership}id"),
+        "member_invite_id": F(f"{to_membership}invite_id"),
+        "member_quota": F(f"{to_membership}quota"),
+    }
+
+
+def _membership(user, *, lock: bool = False, **experiment_lookup) -> ReviewerMembership:
+    """One query (it runs on every review request): the experiment, the member's invite,
+    quota and counters, and the rubric, one row per dimension. No ORDER BY across the
+    join: bench/README.md, "The review loop, cheaper per request"."""
     if not user.is_authenticated:
         raise Http404("No such experiment.")
-    rows = list(
-        Experiment.objects.filter(
-            memberships__user=user, memberships__removed_at__isnull=True, **experiment_lookup
-        )
-        .annotate(
-            member_invite_id=F("memberships__invite_id"),
-            member_quota=F("memberships__quota"),
-            dimension_id=F("dimensions__id"),
-            dimension_name=F("dimensions__name"),
-            dimension_position=F("dimensions__position"),
-        )
-        .order_by()  # the rubric is put in screen order below, cheaper than in SQL
+    lookup = {f"experiment__{field}": value for field, value in experiment_lookup.items()}
+    members = (
+        Membership.objects.filter(user=user, removed_at__isnull=True, **lookup)
+        .select_related("experiment")
+        .annotate(**rubric_columns("experiment__"))
+        .order_by()
     )
+    if lock:
+        # Only the member's row (`of`): a lock on the experiment's row would queue every
+        # claim of the experiment behind each other.
+        members = members.select_for_update(no_key=True, of=("self",))
+    rows = list(members)
     if not rows:
         raise Http404("No such experiment.")
-    experiment = rows[0]
-    rows.sort(key=lambda row: row.dimension_position or 0)
+    member = rows[0]
     return ReviewerMembership(
-        experiment=experiment,
+        experiment=member.experiment,
         user=user,
-        invite_id=experiment.member_invite_id,
-        quota=experiment.member_quota,
-        rubric=tuple(
-            Dimension(
-                id=row.dimension_id,
-                experiment_id=experiment.pk,
-                name=row.dimension_name,
-                position=row.dimension_position,
-            )
-            for row in rows
-            if row.dimension_id is not None
-        ),
+        invite_id=member.invite_id,
+        quota=member.quota,
+        rubric=rubric_of(rows, member.experiment_id),
+        member_id=member.pk,
+        claims=member.claims if lock else None,
+        originals=member.originals if lock else None,
     )

@@ -53,6 +53,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
+from .access import ReviewerMembership, lock_membership
 from .calibration import calibration_pair_due
 from .gold import gold_after, gold_pair_due
 from .models import Assignment, Experiment, Membership, Pair
@@ -369,7 +370,9 @@ def next_assignment(experiment: Experiment, reviewer, now: datetime | None = Non
     return claim(experiment, reviewer, now=now).assignment
 
 
-def claim(experiment: Experiment, reviewer, quota: int | None = None, now=None) -> Claim:
+def claim(
+    experiment: Experiment, reviewer, quota: int | None = None, now=None, wait_for=None
+) -> Claim:
     """The reviewer's current assignment, or a newly taken one, or none when nothing is
     left for them or their `quota` of submitted pairs (invite links) is met.
 
@@ -379,58 +382,112 @@ def claim(experiment: Experiment, reviewer, quota: int | None = None, now=None) 
     LOCKED (concurrent reviewers take different rows instead of queueing on one). Nothing
     left means "nothing left for you", never "somebody holds a lock this instant": when
     every candidate is locked, the transaction ends and a fresh one waits on one of those
-    rows, holding no pair lock of its own (that could deadlock), then looks again. On
-    SQLite the transaction takes the database write lock (IMMEDIATE) and simply serialises."""
+    rows (`wait_for`), holding no pair lock of its own (that could deadlock), then looks
+    again. On SQLite the transaction takes the database write lock (IMMEDIATE) and simply
+    serialises."""
     now = now or timezone.now()
-    wait_for = None
+    counts = {"done": 0, "members": 0}
     for _round in range(MAX_ROUNDS):
         try:
             with transaction.atomic():
                 place = _lock_reviewer(experiment, reviewer)
-                start = claim_start(experiment.seed, reviewer.pk, place.claims)
-                state = _claim_state(experiment, reviewer, start, now, place.claims)
+                state = _claim_state(
+                    experiment, reviewer, claim_start(experiment.seed, reviewer.pk, place.claims),
+                    now, place.claims,
+                )  # fmt: skip
                 counts = {"done": state.done, "members": state.members}
-                if quota is not None and state.done >= quota:
-                    return Claim(None, **counts)
-                if state.current_id is not None:
-                    current = Assignment.objects.select_related("pair").get(pk=state.current_id)
-                    return Claim(current, **counts)
-                if state.stale:
-                    _release(experiment, now)
-                    state = _claim_state(experiment, reviewer, start, now, place.claims)
-                if experiment.calibration_pairs:
-                    calibration = calibration_pair_due(experiment, reviewer)
-                    if calibration is not None:
-                        return Claim(_take(experiment, reviewer, calibration, now, place), **counts)
-                if state.repeat_due is not None:
-                    taken = _take_repeat(experiment, reviewer, state.repeat_due, now, place)
-                    return Claim(taken, **counts)
-                pair = _lock_regular_pair(experiment, reviewer, state.window, wait_for)
-                if pair is not None:
-                    # A regular pair is available, so a gold pair may be given instead
-                    # (the regular pair's lock simply ends with the transaction).
-                    gold = gold_pair_due(experiment, reviewer, place.claims)
-                    return Claim(_take(experiment, reviewer, gold or pair, now, place), **counts)
-                # Read without locking: is anything left at all, locked or not?
-                wait_for = _candidates(experiment, reviewer).values_list("pk", flat=True).first()
-                if wait_for is None:
-                    # Nothing else is left for them: a repeat not yet due comes now.
-                    early = pending_repeat(experiment, reviewer)
-                    if early is None:
-                        return Claim(None, **counts)
-                    return Claim(_take_repeat(experiment, reviewer, early, now, place), **counts)
+                taken = _claim_locked(experiment, reviewer, quota, now, place, state, wait_for)
+                if isinstance(taken, Claim):
+                    return taken
+                wait_for = taken.wait_for
         except IntegrityError:
-            # Only reachable if the reviewer row lock was bypassed (SQLite with another
-            # transaction mode): the other request's assignment is the current one.
-            current = (
-                _live(experiment, now)
-                .filter(reviewer=reviewer)
-                .select_related("pair")
-                .order_by("shown_at")
-                .first()
-            )
-            return Claim(current, **counts)
+            return Claim(_current_after_race(experiment, reviewer, now), **counts)
     return Claim(None, **counts)
+
+
+def claim_as_member(user, now=None, **experiment_lookup) -> tuple[ReviewerMembership, Claim | None]:
+    """The review page's claim: the reviewer's membership (access.lock_membership, 404 for
+    non-members) and claim_for's claim, None when the experiment is not open.
+
+    The membership read takes the member's row lock that claim takes in a statement of
+    its own, so the usual claim is one statement shorter; the rare second round (every
+    candidate being taken by somebody else) is claim's own."""
+    now = now or timezone.now()
+    wait_for = None
+    try:
+        with transaction.atomic():
+            membership = lock_membership(user, **experiment_lookup)
+            experiment = membership.experiment
+            if not experiment.is_open:
+                return membership, None
+            place = _Place(membership.member_id, membership.claims, membership.originals)
+            start = claim_start(experiment.seed, user.pk, place.claims)
+            state = _claim_state(experiment, user, start, now, place.claims)
+            taken = _claim_locked(experiment, user, membership.quota, now, place, state, None)
+            if isinstance(taken, Claim):
+                return membership, taken
+            wait_for = taken.wait_for
+    except IntegrityError:
+        pass  # see claim: the next round finds the other request's assignment
+    return membership, claim(experiment, user, membership.quota, now, wait_for)
+
+
+@dataclass(frozen=True)
+class _Busy:
+    """Every candidate is being taken by somebody else right now: wait on this pair."""
+
+    wait_for: int
+
+
+def _claim_locked(
+    experiment: Experiment, reviewer, quota, now, place: _Place, state: ClaimState, wait_for
+) -> "Claim | _Busy":
+    """One round of the claim, inside its transaction, the reviewer's row locked and the
+    claim's state read."""
+    counts = {"done": state.done, "members": state.members}
+    if quota is not None and state.done >= quota:
+        return Claim(None, **counts)
+    if state.current_id is not None:
+        current = Assignment.objects.select_related("pair").get(pk=state.current_id)
+        return Claim(current, **counts)
+    if state.stale:
+        _release(experiment, now)
+        start = claim_start(experiment.seed, reviewer.pk, place.claims)
+        state = _claim_state(experiment, reviewer, start, now, place.claims)
+    if experiment.calibration_pairs:
+        calibration = calibration_pair_due(experiment, reviewer)
+        if calibration is not None:
+            return Claim(_take(experiment, reviewer, calibration, now, place), **counts)
+    if state.repeat_due is not None:
+        taken = _take_repeat(experiment, reviewer, state.repeat_due, now, place)
+        return Claim(taken, **counts)
+    pair = _lock_regular_pair(experiment, reviewer, state.window, wait_for)
+    if pair is not None:
+        # A regular pair is available, so a gold pair may be given instead
+        # (the regular pair's lock simply ends with the transaction).
+        gold = gold_pair_due(experiment, reviewer, place.claims)
+        return Claim(_take(experiment, reviewer, gold or pair, now, place), **counts)
+    # Read without locking: is anything left at all, locked or not?
+    busy = _candidates(experiment, reviewer).values_list("pk", flat=True).first()
+    if busy is not None:
+        return _Busy(busy)
+    # Nothing else is left for them: a repeat not yet due comes now.
+    early = pending_repeat(experiment, reviewer)
+    if early is None:
+        return Claim(None, **counts)
+    return Claim(_take_repeat(experiment, reviewer, early, now, place), **counts)
+
+
+def _current_after_race(experiment: Experiment, reviewer, now):
+    """Only reachable if the reviewer row lock was bypassed (SQLite with another
+    transaction mode): the other request's assignment is the current one."""
+    return (
+        _live(experiment, now)
+        .filter(reviewer=reviewer)
+        .select_related("pair")
+        .order_by("shown_at")
+        .first()
+    )
 
 
 def _count_claim(place: _Place, *, original: bool) -> None:

@@ -4,12 +4,21 @@ The reviewer answers in screen terms (left / right / tie); it is stored in conte
 terms (A / B / tie) using the side recorded on the assignment.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
 
+from .access import (
+    ReviewerMembership,
+    get_membership,
+    member_columns,
+    member_filter,
+    rubric_columns,
+    rubric_of,
+)
 from .assignment import take_slot
 from .models import Assignment, Dimension, Experiment, Judgment, Pair, left_and_right
 
@@ -134,10 +143,7 @@ def record_submission(
     `acceptable` (screen terms) is required when the experiment asks it, else ignored;
     it is stored on the assignment in content terms, in the same UPDATE.
     """
-    if not 0 < assignment_id < 2**63:  # no such id in a bigint column (and no overflow)
-        raise SubmissionRefused("not_found", "This pair is not assigned to you.")
-    now = now or timezone.now()
-    rationale = rationale.strip()
+    _check_id(assignment_id)
     with transaction.atomic():
         try:  # get(), not first(): no ORDER BY to build on every submit
             assignment = Assignment.objects.select_for_update().get(
@@ -148,41 +154,116 @@ def record_submission(
         if assignment is None or (
             experiment is not None and assignment.experiment_id != experiment.pk
         ):
-            raise SubmissionRefused("not_found", "This pair is not assigned to you.")
+            raise SubmissionRefused("not_found", NOT_YOURS)
         if experiment is None:
             experiment = Experiment.objects.get(pk=assignment.experiment_id)
-        if assignment.status == Assignment.Status.SUBMITTED:
-            return SubmitOutcome(assignment, already_recorded=True)
-        if experiment.status != Experiment.Status.OPEN:
-            raise SubmissionRefused(
-                "closed", "This experiment is closed; answers are no longer recorded."
-            )
-        if assignment.status == Assignment.Status.SKIPPED:
-            raise SubmissionRefused("skipped", "You skipped this pair; it cannot be answered now.")
-
-        if dimensions is None:
+        if dimensions is None and assignment.status != Assignment.Status.SUBMITTED:
             dimensions = list(experiment.dimensions.all())
-        errors = validate_answers(experiment, dimensions, answers, rationale, acceptable)
-        if errors:
-            raise SubmissionRefused(
-                "invalid", "; ".join(f"{k}: {v}" for k, v in errors.items()), errors
+        return _record_locked(
+            assignment, experiment, dimensions, answers, rationale, now, acceptable
+        )
+
+
+def submit_as_member(
+    user,
+    assignment_id: int,
+    read_answers: Callable[[tuple[Dimension, ...]], dict[int, Answer]],
+    rationale: str = "",
+    acceptable: Acceptability | None = None,
+    now: datetime | None = None,
+    **experiment_lookup,
+) -> tuple[ReviewerMembership, SubmitOutcome]:
+    """record_submission for a member of the experiment found by `experiment_lookup`
+    (review_key=... or slug=...), their answers read from the rubric by `read_answers`.
+
+    The statement that locks the assignment also reads the membership, the experiment and
+    the rubric, so a submit is one statement shorter than get_membership_* followed by
+    record_submission (bench/README.md). Raises Http404 for a non-member and
+    SubmissionRefused("not_found") for an assignment that is not theirs."""
+    _check_id(assignment_id)
+    with transaction.atomic():
+        rows = list(
+            Assignment.objects.select_for_update(of=("self",))
+            .filter(
+                pk=assignment_id,
+                reviewer=user,
+                **member_filter(user, "experiment__", **experiment_lookup),
             )
+            .select_related("experiment")
+            .annotate(
+                **member_columns("experiment__memberships__"), **rubric_columns("experiment__")
+            )
+            .order_by()
+        )
+        if not rows:
+            get_membership(user, **experiment_lookup)  # Http404 for a non-member
+            raise SubmissionRefused("not_found", NOT_YOURS)
+        assignment = rows[0]
+        experiment = assignment.experiment
+        membership = ReviewerMembership(
+            experiment=experiment,
+            user=user,
+            invite_id=assignment.member_invite_id,
+            quota=assignment.member_quota,
+            rubric=rubric_of(rows, experiment.pk),
+            member_id=assignment.member_id,
+        )
+        outcome = _record_locked(
+            assignment,
+            experiment,
+            membership.rubric,
+            read_answers(membership.rubric),
+            rationale,
+            now,
+            acceptable,
+        )
+    return membership, outcome
 
-        if assignment.status == Assignment.Status.EXPIRED and not assignment.repeat:
-            # The lease ran out and the slot went back to the pool: take it again if
-            # nobody else has, otherwise say so (gold and calibration pairs have no
-            # slot limit; a repeat holds no slot).
-            pair = Pair.objects.select_for_update().get(pk=assignment.pair_id)
-            unlimited = pair.is_gold or pair.calibration
-            if pair.slots_taken >= experiment.reviews_per_pair and not unlimited:
-                raise SubmissionRefused(
-                    "lease_lost",
-                    "You took too long on this pair and it was given to other reviewers; "
-                    "your answer was not recorded.",
-                )
-            take_slot(pair.pk)
 
-        _store(assignment, experiment, dimensions, answers, rationale, now, acceptable)
+NOT_YOURS = "This pair is not assigned to you."
+
+
+def _check_id(assignment_id: int) -> None:
+    if not 0 < assignment_id < 2**63:  # no such id in a bigint column (and no overflow)
+        raise SubmissionRefused("not_found", NOT_YOURS)
+
+
+def _record_locked(
+    assignment, experiment, dimensions, answers, rationale, now, acceptable
+) -> SubmitOutcome:
+    """record_submission's checks and writes, the assignment locked by the caller."""
+    now = now or timezone.now()
+    rationale = rationale.strip()
+    if assignment.status == Assignment.Status.SUBMITTED:
+        return SubmitOutcome(assignment, already_recorded=True)
+    if experiment.status != Experiment.Status.OPEN:
+        raise SubmissionRefused(
+            "closed", "This experiment is closed; answers are no longer recorded."
+        )
+    if assignment.status == Assignment.Status.SKIPPED:
+        raise SubmissionRefused("skipped", "You skipped this pair; it cannot be answered now.")
+
+    errors = validate_answers(experiment, dimensions, answers, rationale, acceptable)
+    if errors:
+        raise SubmissionRefused(
+            "invalid", "; ".join(f"{k}: {v}" for k, v in errors.items()), errors
+        )
+
+    if assignment.status == Assignment.Status.EXPIRED and not assignment.repeat:
+        # The lease ran out and the slot went back to the pool: take it again if
+        # nobody else has, otherwise say so (gold and calibration pairs have no
+        # slot limit; a repeat holds no slot).
+        pair = Pair.objects.select_for_update().get(pk=assignment.pair_id)
+        unlimited = pair.is_gold or pair.calibration
+        if pair.slots_taken >= experiment.reviews_per_pair and not unlimited:
+            raise SubmissionRefused(
+                "lease_lost",
+                "You took too long on this pair and it was given to other reviewers; "
+                "your answer was not recorded.",
+            )
+        take_slot(pair.pk)
+
+    _store(assignment, experiment, dimensions, answers, rationale, now, acceptable)
     return SubmitOutcome(assignment, already_recorded=False)
 
 

@@ -10,8 +10,8 @@ from django.http import HttpResponse
 from ninja import Path, Router
 
 from ..access import ReviewerMembership, get_membership_for_reviewer
-from ..assignment import claim_for, skip_assignment
-from ..judgments import Acceptability, Answer, record_submission
+from ..assignment import claim_as_member, skip_assignment
+from ..judgments import Acceptability, Answer, submit_as_member
 from ..models import Assignment, Experiment
 from ..progress import progress_for
 from .errors import ApiError, errors
@@ -23,11 +23,14 @@ Slug = Path(..., pattern=SLUG_PATTERN, max_length=SLUG_MAX)
 AssignmentId = Path(..., ge=1, le=MAX_ID)
 
 
+CLOSED = "This experiment is not open for review."
+
+
 def open_membership(request, slug: str) -> ReviewerMembership:
     """The token user's place in the experiment (404 for non-members); 409 unless open."""
     membership = get_membership_for_reviewer(request.auth, slug)
     if not membership.experiment.is_open:
-        raise ApiError(409, "closed", "This experiment is not open for review.")
+        raise ApiError(409, "closed", CLOSED)
     return membership
 
 
@@ -43,9 +46,10 @@ def choices_for(experiment: Experiment) -> list[str]:
 def review_next(request, slug: str = Slug):
     """The pair to judge now: the one already shown to you if its lease is live, else a new
     one. 204 when nothing is left for you (or your quota is met)."""
-    membership = open_membership(request, slug)
+    membership, claimed = claim_as_member(request.auth, slug=slug)
+    if claimed is None:
+        raise ApiError(409, "closed", CLOSED)
     experiment, reviewer = membership.experiment, request.auth
-    claimed = claim_for(membership)
     assignment = claimed.assignment
     if assignment is None:
         return HttpResponse(status=204)
@@ -86,31 +90,30 @@ def own_assignment(request, experiment, assignment_id: int) -> Assignment:
 def review_answer(request, data: AnswerIn, slug: str = Slug, assignment_id: int = AssignmentId):
     """Record your answer: one choice (left / right / tie) per dimension, by name. Sending
     it again is harmless: the first answer stands (status already_recorded)."""
-    membership = get_membership_for_reviewer(request.auth, slug)
-    experiment, dimensions = membership.experiment, membership.rubric
-    own_assignment(request, experiment, assignment_id)
-    names = {d.name for d in dimensions}
-    unknown = sorted((set(data.choices) | set(data.strength)) - names)
-    if unknown:
-        raise ApiError(
-            400,
-            "invalid_answer",
-            f"Unknown dimension(s): {', '.join(map(repr, unknown))}; "
-            f"this experiment has {', '.join(map(repr, sorted(names)))}.",
-        )
-    answers = {
-        d.pk: Answer(choice=data.choices[d.name], strength=data.strength.get(d.name, ""))
-        for d in dimensions
-        if d.name in data.choices
-    }
-    outcome = record_submission(
-        assignment_id,
+
+    def read_answers(dimensions) -> dict[int, Answer]:
+        names = {d.name for d in dimensions}
+        unknown = sorted((set(data.choices) | set(data.strength)) - names)
+        if unknown:
+            raise ApiError(
+                400,
+                "invalid_answer",
+                f"Unknown dimension(s): {', '.join(map(repr, unknown))}; "
+                f"this experiment has {', '.join(map(repr, sorted(names)))}.",
+            )
+        return {
+            d.pk: Answer(choice=data.choices[d.name], strength=data.strength.get(d.name, ""))
+            for d in dimensions
+            if d.name in data.choices
+        }
+
+    _, outcome = submit_as_member(
         request.auth,
-        answers,
+        assignment_id,
+        read_answers,
         data.rationale,
-        dimensions=dimensions,
-        experiment=experiment,
-        acceptable=Acceptability(data.acceptable.get("left"), data.acceptable.get("right")),
+        Acceptability(data.acceptable.get("left"), data.acceptable.get("right")),
+        slug=slug,
     )
     status = "already_recorded" if outcome.already_recorded else "recorded"
     return {"assignment": assignment_id, "status": status}

@@ -4,6 +4,8 @@ Blindness is decided here: the templates receive the prompt, the left text, the 
 text, the dimensions and progress. Model names, pair ids and metadata never reach them.
 """
 
+from functools import partial
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -15,8 +17,8 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from ..access import experiments_for_reviewer, get_membership_by_review_key
-from ..assignment import claim_for, skip_assignment
-from ..judgments import Acceptability, Answer, SubmissionRefused, record_submission
+from ..assignment import Claim, claim_as_member, claim_for, skip_assignment
+from ..judgments import Acceptability, Answer, SubmissionRefused, submit_as_member
 from ..models import Assignment, Experiment, InviteLink
 from ..progress import membership_progress, progress_for, reviewer_progress
 from ..rendering import isolate_text, render_markdown, render_text
@@ -183,7 +185,10 @@ def pair_context(
 
 def claimed_pair_context(membership, notice: str = "") -> dict:
     """The review screen for the pair the reviewer is given now (assignment.claim_for)."""
-    claimed = claim_for(membership)
+    return claim_context(membership, claim_for(membership), notice)
+
+
+def claim_context(membership, claimed: Claim, notice: str = "") -> dict:
     progress = progress_for(
         membership.experiment, membership.user_id, claimed.done, claimed.members, membership.quota
     )
@@ -210,35 +215,33 @@ def closed_context(experiment) -> dict:
 @login_required
 @vary_on_headers("HX-Request")
 def review_pair(request, review_key):
-    membership = get_membership_by_review_key(request.user, review_key)
+    membership, claimed = claim_as_member(request.user, review_key=review_key)
     experiment = membership.experiment
-    if not experiment.is_open:
+    if claimed is None:
         return render_pair(request, experiment, closed_context(experiment))
-    return render_pair(request, experiment, claimed_pair_context(membership))
+    return render_pair(request, experiment, claim_context(membership, claimed))
 
 
 @login_required
 @require_POST
 @vary_on_headers("HX-Request")
 def submit_pair(request, review_key, assignment_id):
-    membership = get_membership_by_review_key(request.user, review_key)
-    experiment = membership.experiment
-    dimensions = membership.rubric
-    answers = parse_answers(request.POST, dimensions)
     # PostgreSQL cannot store a NUL character in text; nobody types one on purpose.
     rationale = request.POST.get("rationale", "").replace("\x00", "")
     notice = ""
     try:
-        record_submission(
+        membership, _ = submit_as_member(
+            request.user,
             assignment_id,
-            membership.user,
-            answers,
+            partial(parse_answers, request.POST),
             rationale,
-            dimensions=dimensions,
-            experiment=experiment,
-            acceptable=parse_acceptable(request.POST),
+            parse_acceptable(request.POST),
+            review_key=review_key,
         )
     except SubmissionRefused as refused:
+        # The refusals are rare: the membership is read again to answer them.
+        membership = get_membership_by_review_key(request.user, review_key)
+        experiment = membership.experiment
         if refused.code == "not_found":
             return HttpResponse(str(refused), status=404)
         if refused.code == "closed":
@@ -253,14 +256,20 @@ def submit_pair(request, review_key, assignment_id):
             )
             if assignment is not None:  # still on screen: show it again with the errors
                 context = pair_context(
-                    membership, dimensions, assignment, errors=refused.errors, posted=request.POST
+                    membership,
+                    membership.rubric,
+                    assignment,
+                    errors=refused.errors,
+                    posted=request.POST,
                 )
                 # 200 even so: htmx does not swap error responses by default.
                 return render_pair(request, experiment, context)
         notice = str(refused)
     if not request.htmx:
-        return redirect("review-pair", experiment.review_key)
-    return render_pair(request, experiment, claimed_pair_context(membership, notice=notice))
+        return redirect("review-pair", review_key)
+    return render_pair(
+        request, membership.experiment, claimed_pair_context(membership, notice=notice)
+    )
 
 
 @login_required
