@@ -39,15 +39,14 @@ The assignment rule (stated once; the code below implements exactly this):
   slot (for others, never for the skipper).
 
 `Pair.slots_taken` counts the assignments holding a slot (not repeats; shown with a live
-lease, or submitted). Every stage changes it through take_slot / free_slot only, under the
-pair's row lock (or SQLite's write lock), so two reviewers can never both take the last slot.
+lease, or submitted). Every stage changes it through take_slot / free_slot only (slots.py,
+with the leases), under the pair's row lock (or SQLite's write lock), so two reviewers can
+never both take the last slot.
 """
 
-from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, OuterRef, Subquery
@@ -59,6 +58,13 @@ from .gold import gold_after, gold_pair_due
 from .models import Assignment, Experiment, Membership, Pair
 from .repeats import due_repeat_sql, give_repeat, pending_repeat, repeat_due_at
 from .seeded import by_pick_key, claim_start, left_is_a_for, seeded_bits
+from .slots import (
+    free_slot,
+    lease_length,
+    live_leases,
+    release_stale_leases,
+    take_slot,
+)
 
 __all__ = ["claim_start", "gold_after", "left_is_a_for", "seeded_bits"]  # homes: seeded, gold
 
@@ -81,68 +87,6 @@ def _by_pick_key(experiment: Experiment, reviewer):
 def _level_order(experiment: Experiment) -> str:
     """Which slot level the strategy serves first: SQL's direction for slots_taken."""
     return "DESC" if experiment.assignment_strategy == Experiment.Strategy.COMPLETE else "ASC"
-
-
-# -- slots --------------------------------------------------------------------------------
-
-
-def take_slot(pair_id: int, n: int = 1) -> None:
-    """Count n more assignments holding a slot of the pair. Call under the pair's row lock."""
-    Pair.objects.filter(pk=pair_id).update(slots_taken=F("slots_taken") + n)
-
-
-def free_slot(pair_id: int, n: int = 1) -> None:
-    """Count n fewer assignments holding a slot of the pair (the update takes its lock)."""
-    Pair.objects.filter(pk=pair_id).update(slots_taken=F("slots_taken") - n)
-
-
-# -- leases -------------------------------------------------------------------------------
-
-
-def lease_length() -> timedelta:
-    return timedelta(minutes=settings.REVIEWAPP_LEASE_MINUTES)
-
-
-def release_expired_leases(experiment: Experiment, now: datetime | None = None) -> int:
-    """Free the slots of assignments shown longer ago than the lease. Returns how many."""
-    now = now or timezone.now()
-    if not _stale_leases(experiment, now).exists():
-        return 0
-    return _release(experiment, now)
-
-
-def _stale_leases(experiment: Experiment, now: datetime):
-    return Assignment.objects.filter(
-        experiment=experiment, status=Assignment.Status.SHOWN, shown_at__lt=now - lease_length()
-    )
-
-
-def _live(experiment: Experiment, now: datetime):
-    return Assignment.objects.filter(
-        experiment=experiment, status=Assignment.Status.SHOWN, shown_at__gte=now - lease_length()
-    )
-
-
-def _release(experiment: Experiment, now: datetime) -> int:
-    """Its own (sub)transaction. Assignments being submitted right now are locked by
-    record_submission and skipped (SKIP LOCKED); pairs are updated in id order, so two
-    concurrent releases can never wait on each other in a cycle."""
-    with transaction.atomic():
-        expired = list(
-            _stale_leases(experiment, now)
-            .select_for_update(skip_locked=True)
-            .values_list("pk", "pair_id", "repeat")
-        )
-        if not expired:
-            return 0
-        # An unanswered original will not come back: its repeat is no longer due.
-        Assignment.objects.filter(pk__in=[pk for pk, _, _ in expired]).update(
-            status=Assignment.Status.EXPIRED, repeat_due_at=None
-        )
-        holding = Counter(pair_id for _, pair_id, repeat in expired if not repeat)
-        for pair_id, count in sorted(holding.items()):
-            free_slot(pair_id, count)
-    return len(expired)
 
 
 # -- the claim ----------------------------------------------------------------------------
@@ -451,7 +395,7 @@ def _claim_locked(
         current = Assignment.objects.select_related("pair").get(pk=state.current_id)
         return Claim(current, **counts)
     if state.stale:
-        _release(experiment, now)
+        release_stale_leases(experiment, now)
         start = claim_start(experiment.seed, reviewer.pk, place.claims)
         state = _claim_state(experiment, reviewer, start, now, place.claims)
     if experiment.calibration_pairs:
@@ -482,7 +426,7 @@ def _current_after_race(experiment: Experiment, reviewer, now):
     """Only reachable if the reviewer row lock was bypassed (SQLite with another
     transaction mode): the other request's assignment is the current one."""
     return (
-        _live(experiment, now)
+        live_leases(experiment, now)
         .filter(reviewer=reviewer)
         .select_related("pair")
         .order_by("shown_at")

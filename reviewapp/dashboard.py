@@ -12,10 +12,10 @@ from django.db import transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from .assignment import free_slot
 from .models import Assignment, Experiment, Membership
 from .progress import Progress, progress_for
 from .results import compute_results
+from .slots import free_slot
 
 
 @dataclass(frozen=True)

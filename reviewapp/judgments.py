@@ -19,8 +19,8 @@ from .access import (
     rubric_columns,
     rubric_of,
 )
-from .assignment import take_slot
 from .models import Assignment, Dimension, Experiment, Judgment, Pair, left_and_right
+from .slots import take_slot
 
 SCREEN_CHOICES = ("left", "right", "tie")
 

@@ -13,12 +13,12 @@ from reviewapp import assignment as assignment_module
 from reviewapp.assignment import (
     left_is_a_for,
     next_assignment,
-    release_expired_leases,
     skip_assignment,
 )
 from reviewapp.judgments import Answer, SubmissionRefused, record_submission
 from reviewapp.models import Assignment, Pair
 from reviewapp.progress import reviewer_progress
+from reviewapp.slots import release_expired_leases
 from tests.conftest import make_experiment, make_user
 
 

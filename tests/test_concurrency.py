@@ -22,9 +22,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from reviewapp import judgments
-from reviewapp.assignment import next_assignment, release_expired_leases
+from reviewapp.assignment import claim_as_member, next_assignment
 from reviewapp.judgments import Answer, SubmissionRefused, record_submission
-from reviewapp.models import Assignment, Judgment, Pair
+from reviewapp.models import Assignment, Judgment, Membership, Pair
+from reviewapp.slots import release_expired_leases
 from tests.conftest import make_experiment
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -156,6 +157,28 @@ def test_same_reviewer_asking_twice_at_once_gets_one_assignment(owner, reviewers
         taken = set(pool.map(ask, range(8)))
     assert len(taken) == 1
     assert Assignment.objects.filter(reviewer=reviewer).count() == 1
+    assert_slot_counts_consistent(experiment)
+
+
+def test_same_reviewer_opening_the_review_page_twice_at_once_gets_one_assignment(owner, reviewers):
+    """The review page's claim (claim_as_member) locks the member's row in its membership
+    read: eight tabs opened together queue on it and show the same pair."""
+    experiment = make_experiment(owner, n_pairs=20)
+    reviewer = reviewers[0]
+    experiment.reviewers.add(reviewer)
+    start = threading.Barrier(8)
+
+    @in_thread
+    def ask(_):
+        start.wait()
+        _, claimed = claim_as_member(reviewer, review_key=experiment.review_key)
+        return claimed.assignment.pk
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        taken = set(pool.map(ask, range(8)))
+    assert len(taken) == 1
+    assert Assignment.objects.filter(reviewer=reviewer).count() == 1
+    assert Membership.objects.get(user=reviewer).claims == 1
     assert_slot_counts_consistent(experiment)
 
 
