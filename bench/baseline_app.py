@@ -41,10 +41,36 @@ def signed_in_insert_one(request):
     return insert_one(request)
 
 
+@login_required
+def data_path_next(request, review_key):
+    """The review page's claim without the page (bench_review_loop.py --data-path)."""
+    from reviewapp.assignment import claim_as_member
+
+    _, claimed = claim_as_member(request.user, review_key=review_key)
+    return HttpResponse(str(claimed.assignment.pk))
+
+
+@login_required
+def data_path_submit(request, review_key, assignment_id):
+    """The review page's submit without the page: answers as the form posts them."""
+    from reviewapp.judgments import Answer, submit_as_member
+
+    def read_answers(rubric):
+        return {d.pk: Answer(request.POST[f"dim-{d.position}"]) for d in rubric}
+
+    submit_as_member(request.user, assignment_id, read_answers, review_key=review_key)
+    return HttpResponse(status=302, headers={"Location": f"/data-path/{review_key}/"})
+
+
 def not_found(request, exception=None):
     # The app's styled 404 page links to the app's URLs, which this URLconf does not have.
     return HttpResponseNotFound("not found")
 
 
 handler404 = not_found
-urlpatterns = [path("baseline/", insert_one), path("signed-in/", signed_in_insert_one)]
+urlpatterns = [
+    path("baseline/", insert_one),
+    path("signed-in/", signed_in_insert_one),
+    path("data-path/<str:review_key>/", data_path_next),
+    path("data-path/<str:review_key>/<int:assignment_id>/", data_path_submit),
+]

@@ -340,6 +340,38 @@ def signed_in_client(port, cookie, deadline, tally, lock):
     baseline_client(port, cookie, deadline, tally, lock, "/signed-in/", {"Cookie": cookie})
 
 
+def data_path_client(port, cookie, deadline, tally, lock):
+    """The loop's data path without its page (baseline_app's /data-path/ views): GET gives
+    the claimed assignment's id, POST stores the answers and answers 302."""
+    connection = HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Cookie": cookie}
+    post_headers = headers | {
+        "X-CSRFToken": CSRF,
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    form = urllib.parse.urlencode({f"dim-{i}": "left" for i in range(5)})
+    path = REVIEW_PATH.replace("/review/", "/data-path/", 1)
+    mine, errors = [], 0
+    while time.monotonic() < deadline:
+        start = time.perf_counter()
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        body = response.read()
+        mine.append(time.perf_counter() - start)
+        if response.status != 200:
+            errors += 1
+            break
+        start = time.perf_counter()
+        connection.request("POST", f"{path}{body.decode()}/", body=form, headers=post_headers)
+        response = connection.getresponse()
+        response.read()
+        mine.append(time.perf_counter() - start)
+        errors += response.status != 302
+    with lock:
+        tally.latencies += mine
+        tally.errors += errors
+
+
 def measure_sides(sides, cookies, concurrency, seconds, slices) -> list[dict]:
     """One run: each side ((client, server, port): the review loop, the baseline, ...)
     for `seconds`, taken in `slices` alternating slices (loop, baseline, loop, ...), so
@@ -379,6 +411,13 @@ def main() -> None:
         "the login check): what any page of the app costs before doing its own work",
     )
     parser.add_argument(
+        "--data-path",
+        action="store_true",
+        help="also measure the review loop's data path without its page (the same claim "
+        "and submit functions behind login_required, answering the assignment id and a "
+        "302): the best any review page over these statements could do",
+    )
+    parser.add_argument(
         "--configs", default="4", help="gunicorn sizes: W sync workers or WxT gthread"
     )
     args = parser.parse_args()
@@ -388,27 +427,32 @@ def main() -> None:
         env = environment(static_root)
         setup_django(env)
         cookies = prepare_data(args.pairs, max(levels))
-        rows, floor_rows = [], []
+        rows, extra_rows = [], []
+        extras = [("Signed-in floor", signed_in_client)] if args.floor else []
+        if args.data_path:
+            extras.append(("Data path alone", data_path_client))
         for config in args.configs.split(","):
             workers, threads = parse_config(config)
             app, app_port = start_gunicorn(env, workers, threads, baseline=False)
             base, base_port = start_gunicorn(env, workers, threads, baseline=True)
             try:
                 sides = [(review_loop_client, app, app_port), (baseline_client, base, base_port)]
-                if args.floor:
-                    sides.append((signed_in_client, base, base_port))
+                sides += [(client, base, base_port) for _, client in extras]
                 reset_review_state()
                 measure_sides(sides, cookies, 8, 4, 2)  # warm up
                 for level in levels:
                     loop_runs, base_runs = [], []
                     for _ in range(args.runs):
                         reset_review_state()
-                        loop, baseline, *floor = measure_sides(
+                        loop, baseline, *others = measure_sides(
                             sides, cookies, level, args.seconds, args.slices
                         )
                         loop_runs.append(loop)
                         base_runs.append(baseline)
-                        floor_rows.extend((config, level, run, baseline) for run in floor)
+                        extra_rows.extend(
+                            (name, config, level, run, baseline, loop)
+                            for (name, _), run in zip(extras, others, strict=True)
+                        )
                     rows.append((config, level, loop_runs, base_runs))
                     print_row(*rows[-1], flush=True)
             finally:
@@ -443,19 +487,25 @@ def main() -> None:
         print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for row in rows:
             print_cpu_row(*row)
-        if floor_rows:
+        for name, _ in extras:
             print()
             print(
-                "Signed-in floor: the baseline's view behind login_required (session and user "
-                "read), same run and slices; ratios to the baseline of the same run."
+                f"{name}: "
+                + (
+                    "the baseline's view behind login_required (session and user read)"
+                    if name == "Signed-in floor"
+                    else "claim_as_member and submit_as_member behind login_required, no page"
+                )
+                + "; same run and slices; ratios to the baseline and to the review loop of "
+                "the same run."
             )
             print()
             print(
-                "| gunicorn | reviewers | signed-in req/s | p99 ms | workers ms | postgres ms "
-                "| req/s ratio to baseline |"
+                "| gunicorn | reviewers | req/s | p99 ms | workers ms | postgres ms "
+                "| req/s ratio to baseline | loop's req/s / this |"
             )
-            print("|---|---:|---:|---:|---:|---:|---:|")
-            print_floor_rows(floor_rows)
+            print("|---|---:|---:|---:|---:|---:|---:|---:|")
+            print_extra_rows([row[1:] for row in extra_rows if row[0] == name])
 
 
 def print_row(config, level, loop_runs, base_runs, flush=False):
@@ -483,21 +533,22 @@ def print_cpu_row(config, level, loop_runs, base_runs):
     print(f"| {config} | {level} | " + " | ".join(cells) + " |")
 
 
-def print_floor_rows(floor_rows):
+def print_extra_rows(extra_rows):
     grouped: dict = {}
-    for config, level, run, baseline in floor_rows:
-        grouped.setdefault((config, level), []).append((run, baseline))
+    for config, level, run, baseline, loop in extra_rows:
+        grouped.setdefault((config, level), []).append((run, baseline, loop))
     for (config, level), runs in grouped.items():
         cells = [
-            statistics.median(run["rps"] for run, _ in runs),
-            statistics.median(run["p99"] for run, _ in runs),
-            statistics.median(run["cpu_worker"] for run, _ in runs),
-            statistics.median(run["cpu_postgres"] for run, _ in runs),
-            statistics.median(run["rps"] / baseline["rps"] for run, baseline in runs),
+            statistics.median(run["rps"] for run, _, _ in runs),
+            statistics.median(run["p99"] for run, _, _ in runs),
+            statistics.median(run["cpu_worker"] for run, _, _ in runs),
+            statistics.median(run["cpu_postgres"] for run, _, _ in runs),
+            statistics.median(run["rps"] / baseline["rps"] for run, baseline, _ in runs),
+            statistics.median(loop["rps"] / run["rps"] for run, _, loop in runs),
         ]
         print(
             f"| {config} | {level} | {cells[0]:.0f} | {cells[1]:.1f} | {cells[2]:.2f} "
-            f"| {cells[3]:.2f} | {cells[4]:.2f} |"
+            f"| {cells[3]:.2f} | {cells[4]:.2f} | {cells[5]:.2f} |"
         )
 
 

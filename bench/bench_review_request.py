@@ -68,29 +68,30 @@ def give_history(n: int) -> None:
 
 
 FLOOR_PATH = "/bench-signed-in-floor/"
+BARE_PATH = "/bench-bare-view/"  # the same insert without login_required (the bare view)
+DATA_PATH = "/bench-data-path/"  # the loop's statements alone (--ceiling)
 
 
 def add_floor_view() -> None:
     """The signed-in floor's view (bench/baseline_app.py), mounted at FLOOR_PATH in this
-    process only, so it runs under the app's settings and middleware like the loop."""
-    from django.contrib.auth.decorators import login_required
-    from django.db import connection
-    from django.http import HttpResponse
+    process only, so it runs under the app's settings and middleware like the loop; the
+    bare view at BARE_PATH; and for --ceiling the review loop's data path without its
+    page (claim_as_member, submit_as_member: the same statements, no template) at
+    DATA_PATH."""
+    import baseline_app as baseline
     from django.urls import clear_url_caches, path
 
     from reviewapp import urls
 
-    @login_required
-    def signed_in_insert_one(request):
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO bench_baseline (note, created_at) VALUES (%s, now()) RETURNING id",
-                [request.path],
-            )
-            (row_id,) = cursor.fetchone()
-        return HttpResponse(f"<!doctype html><title>stored</title><p>Stored row {row_id}.</p>")
-
-    urls.urlpatterns.insert(0, path(FLOOR_PATH.strip("/") + "/", signed_in_insert_one))
+    urls.urlpatterns[:0] = [
+        path(FLOOR_PATH.strip("/") + "/", baseline.signed_in_insert_one),
+        path(BARE_PATH.strip("/") + "/", baseline.insert_one),
+        path(DATA_PATH.strip("/") + "/<str:review_key>/", baseline.data_path_next),
+        path(
+            DATA_PATH.strip("/") + "/<str:review_key>/<int:assignment_id>/",
+            baseline.data_path_submit,
+        ),
+    ]
     clear_url_caches()
 
 
@@ -111,6 +112,13 @@ def main() -> None:
         action="store_true",
         help="also time the signed-in floor (bench_review_loop.py's login_required insert "
         "view) in this process, alternating batches with the loop, and print the ratio",
+    )
+    parser.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="with --floor: also time the bare view and the loop's data path alone (its "
+        "statements, no page), and print the best ratios any page over these statements "
+        "could reach",
     )
     parser.add_argument(
         "--profile", type=int, default=0, help="print the N most costly functions (cProfile)"
@@ -167,6 +175,22 @@ def main() -> None:
                 if not status.startswith("200"):
                     raise SystemExit(f"floor answered {status}")
 
+        def bare(n: int) -> None:
+            for _ in range(n):
+                status, _ = request("GET", BARE_PATH)
+                if not status.startswith("200"):
+                    raise SystemExit(f"bare view answered {status}")
+
+        def data_path(n: int) -> None:
+            review_path = loop_bench.REVIEW_PATH.replace("/review/", DATA_PATH, 1)
+            for _ in range(n):
+                status, pk = request("GET", review_path)
+                if not status.startswith("200"):
+                    raise SystemExit(f"data path answered {status}")
+                status, _ = request("POST", f"{review_path}{pk.decode()}/", form)
+                if not status.startswith("302"):
+                    raise SystemExit(f"data path submit answered {status}")
+
         def timed(run, n: int, requests: int) -> tuple[float, float, float]:
             python, postgres, wall = time.process_time(), backend_cpu(connection), time.monotonic()
             run(n)
@@ -180,11 +204,17 @@ def main() -> None:
             add_floor_view()
             floor(100)
         review(50)  # warm up (and let psycopg prepare the statements)
-        batches, floor_batches = [], []
+        if args.ceiling:
+            bare(100)
+            data_path(50)
+        batches, floor_batches, bare_batches, data_batches = [], [], [], []
         for _ in range(args.batches):
             batches.append(timed(review, args.loops, 2 * args.loops))
             if args.floor:
                 floor_batches.append(timed(floor, 2 * args.loops, 2 * args.loops))
+            if args.ceiling:
+                bare_batches.append(timed(bare, 2 * args.loops, 2 * args.loops))
+                data_batches.append(timed(data_path, args.loops, 2 * args.loops))
         if args.profile:
             import cProfile
             import pstats
@@ -221,6 +251,26 @@ def main() -> None:
         ratio = (floor_medians[0] + floor_medians[1]) / (medians[0] + medians[1])
         print()
         print(f"CPU (Python + PostgreSQL) of a floor request / of a review request: {ratio:.2f}")
+    if bare_batches:
+        rows = {"bare view": bare_batches, "data path alone": data_batches}
+        cpu = {}
+        for name, runs in rows.items():
+            med = [statistics.median(b[i] for b in runs) for i in range(3)]
+            cpu[name] = med[0] + med[1]
+            print(f"| {name}, median | {med[0]:.2f} | {med[1]:.2f} | {med[2]:.2f} |")
+        cpu["floor"] = floor_medians[0] + floor_medians[1]
+        cpu["review"] = medians[0] + medians[1]
+        print()
+        print(
+            "CPU of a bare-view request / of a review request: "
+            f"{cpu['bare view'] / cpu['review']:.2f}; / of a data-path request (the best "
+            f"any page over these statements could do): "
+            f"{cpu['bare view'] / cpu['data path alone']:.2f}"
+        )
+        print(
+            "CPU of a floor request / of a data-path request: "
+            f"{cpu['floor'] / cpu['data path alone']:.2f}"
+        )
     print()
     print(f"{len(statements)} statements a loop:")
     for sql in statements:
