@@ -114,8 +114,11 @@ def test_alpacaeval_win_rates_reproduced(owner):
         results["verdict"],
     )
     dpo = pairs["phi-2-dpo"]
-    assert dpo["x_win_rate_cluster_ci"][0] < dpo["x_win_rate_ci"][0]
-    assert dpo["x_win_rate_cluster_ci"][1] > dpo["x_win_rate_ci"][1]
+    clustered, wilson = dpo["x_win_rate_cluster_ci"], dpo["x_win_rate_ci"]
+    # Wider, not wider at each end: a bootstrap percentile interval need not contain the
+    # Wilson interval (with one seed of CI its upper end came out 0.00002 below Wilson's).
+    assert clustered[1] - clustered[0] > wilson[1] - wilson[0]
+    assert clustered[0] < dpo["x_win_rate_ties_half"] < clustered[1]
     assert results["dimensions"]["overall"]["agreement"]["items"] == 0  # one judge per pair
 
 
