@@ -243,6 +243,18 @@ class Tally:
 
 
 def review_loop_client(port, cookie, deadline, tally, lock):
+    """A reviewer: GET the review page, POST its submit form (302 back to the page)."""
+
+    def submit_path(body: bytes) -> str | None:
+        match = SUBMIT_ACTION.search(body)
+        return match.group(1).decode() if match else None
+
+    get_and_post(port, cookie, deadline, tally, lock, REVIEW_PATH, submit_path)
+
+
+def get_and_post(port, cookie, deadline, tally, lock, path, submit_path) -> None:
+    """GET `path`, then POST the answers to `submit_path(page)` (302 expected), until the
+    deadline; a page without a submit path means the reviewer ran out of pairs."""
     connection = HTTPConnection("127.0.0.1", port, timeout=30)
     headers = {"Cookie": cookie}
     post_headers = headers | {
@@ -254,20 +266,20 @@ def review_loop_client(port, cookie, deadline, tally, lock):
     errors = 0
     while time.monotonic() < deadline:
         start = time.perf_counter()
-        connection.request("GET", REVIEW_PATH, headers=headers)
+        connection.request("GET", path, headers=headers)
         response = connection.getresponse()
         body = response.read()
         mine.append(time.perf_counter() - start)
-        match = SUBMIT_ACTION.search(body)
-        if response.status != 200 or match is None:
+        action = submit_path(body) if response.status == 200 else None
+        if action is None:
             errors += response.status != 200
             with lock:
-                tally.finished += match is None
+                tally.finished += response.status == 200
             break
         if time.monotonic() >= deadline:
             break
         start = time.perf_counter()
-        connection.request("POST", match.group(1).decode(), body=form, headers=post_headers)
+        connection.request("POST", action, body=form, headers=post_headers)
         response = connection.getresponse()
         response.read()
         mine.append(time.perf_counter() - start)
@@ -343,33 +355,12 @@ def signed_in_client(port, cookie, deadline, tally, lock):
 def data_path_client(port, cookie, deadline, tally, lock):
     """The loop's data path without its page (baseline_app's /data-path/ views): GET gives
     the claimed assignment's id, POST stores the answers and answers 302."""
-    connection = HTTPConnection("127.0.0.1", port, timeout=30)
-    headers = {"Cookie": cookie}
-    post_headers = headers | {
-        "X-CSRFToken": CSRF,
-        "Content-Type": "application/x-www-form-urlencoded",
-    }
-    form = urllib.parse.urlencode({f"dim-{i}": "left" for i in range(5)})
     path = REVIEW_PATH.replace("/review/", "/data-path/", 1)
-    mine, errors = [], 0
-    while time.monotonic() < deadline:
-        start = time.perf_counter()
-        connection.request("GET", path, headers=headers)
-        response = connection.getresponse()
-        body = response.read()
-        mine.append(time.perf_counter() - start)
-        if response.status != 200:
-            errors += 1
-            break
-        start = time.perf_counter()
-        connection.request("POST", f"{path}{body.decode()}/", body=form, headers=post_headers)
-        response = connection.getresponse()
-        response.read()
-        mine.append(time.perf_counter() - start)
-        errors += response.status != 302
-    with lock:
-        tally.latencies += mine
-        tally.errors += errors
+
+    def submit_path(body: bytes) -> str | None:
+        return f"{path}{body.decode()}/" if body.isdigit() else None
+
+    get_and_post(port, cookie, deadline, tally, lock, path, submit_path)
 
 
 def measure_sides(sides, cookies, concurrency, seconds, slices) -> list[dict]:
