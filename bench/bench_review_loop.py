@@ -430,7 +430,7 @@ def main() -> None:
                 sides = [(review_loop_client, app, app_port), (baseline_client, base, base_port)]
                 sides += [(client, base, base_port) for _, client in extras]
                 reset_review_state()
-                measure_sides(sides, cookies, 8, 4, 2)  # warm up
+                measure_sides(sides, cookies, min(8, max(levels)), 4, 2)  # warm up
                 for level in levels:
                     loop_runs, base_runs = [], []
                     for _ in range(args.runs):
