@@ -335,10 +335,7 @@ def claim(
         try:
             with transaction.atomic():
                 place = _lock_reviewer(experiment, reviewer)
-                state = _claim_state(
-                    experiment, reviewer, claim_start(experiment.seed, reviewer.pk, place.claims),
-                    now, place.claims,
-                )  # fmt: skip
+                state = _state_at(experiment, reviewer, place, now)
                 counts = {"done": state.done, "members": state.members}
                 taken = _claim_locked(experiment, reviewer, quota, now, place, state, wait_for)
                 if isinstance(taken, Claim):
@@ -365,8 +362,7 @@ def claim_as_member(user, now=None, **experiment_lookup) -> tuple[ReviewerMember
             if not experiment.is_open:
                 return membership, None
             place = _Place(membership.member_id, membership.claims, membership.originals)
-            start = claim_start(experiment.seed, user.pk, place.claims)
-            state = _claim_state(experiment, user, start, now, place.claims)
+            state = _state_at(experiment, user, place, now)
             taken = _claim_locked(experiment, user, membership.quota, now, place, state, None)
             if isinstance(taken, Claim):
                 return membership, taken
@@ -385,7 +381,7 @@ class _Busy:
 
 def _claim_locked(
     experiment: Experiment, reviewer, quota, now, place: _Place, state: ClaimState, wait_for
-) -> "Claim | _Busy":
+) -> Claim | _Busy:
     """One round of the claim, inside its transaction, the reviewer's row locked and the
     claim's state read."""
     counts = {"done": state.done, "members": state.members}
@@ -396,8 +392,7 @@ def _claim_locked(
         return Claim(current, **counts)
     if state.stale:
         release_stale_leases(experiment, now)
-        start = claim_start(experiment.seed, reviewer.pk, place.claims)
-        state = _claim_state(experiment, reviewer, start, now, place.claims)
+        state = _state_at(experiment, reviewer, place, now)
     if experiment.calibration_pairs:
         calibration = calibration_pair_due(experiment, reviewer)
         if calibration is not None:
@@ -420,6 +415,12 @@ def _claim_locked(
     if early is None:
         return Claim(None, **counts)
     return Claim(_take_repeat(experiment, reviewer, early, now, place), **counts)
+
+
+def _state_at(experiment: Experiment, reviewer, place: _Place, now) -> ClaimState:
+    """The claim's read from the reviewer's place in the queue (their claim number n)."""
+    start = claim_start(experiment.seed, reviewer.pk, place.claims)
+    return _claim_state(experiment, reviewer, start, now, place.claims)
 
 
 def _current_after_race(experiment: Experiment, reviewer, now):
