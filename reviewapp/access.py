@@ -123,12 +123,13 @@ def lock_membership(user, **experiment_lookup) -> ReviewerMembership:
     return _membership(user, lock=True, **experiment_lookup)
 
 
-def member_filter(user, to_experiment: str = "", **experiment_lookup) -> dict:
-    """Filter arguments: the experiment (through `to_experiment`) has `user` as a current
-    member and matches `experiment_lookup` (slug=... or review_key=...)."""
+def member_filter(user, to_membership: str, to_experiment: str, **experiment_lookup) -> dict:
+    """Filter arguments: `user` is a current (not removed) member of the experiment that
+    matches `experiment_lookup` (slug=... or review_key=...), the membership and the
+    experiment reached through `to_membership` and `to_experiment`."""
     return {
-        f"{to_experiment}memberships__user": user,
-        f"{to_experiment}memberships__removed_at__isnull": True,
+        f"{to_membership}user": user,
+        f"{to_membership}removed_at__isnull": True,
     } | {f"{to_experiment}{field}": value for field, value in experiment_lookup.items()}
 
 
@@ -177,9 +178,8 @@ def _membership(user, *, lock: bool = False, **experiment_lookup) -> ReviewerMem
     join: bench/README.md, "The review loop, cheaper per request"."""
     if not user.is_authenticated:
         raise Http404("No such experiment.")
-    lookup = {f"experiment__{field}": value for field, value in experiment_lookup.items()}
     members = (
-        Membership.objects.filter(user=user, removed_at__isnull=True, **lookup)
+        Membership.objects.filter(**member_filter(user, "", "experiment__", **experiment_lookup))
         .select_related("experiment")
         .annotate(**rubric_columns("experiment__"))
         .order_by()

@@ -73,8 +73,9 @@ __all__ = ["claim_start", "gold_after", "left_is_a_for", "seeded_bits"]  # homes
 WINDOW = 50
 # The fields of a regular pair a claim reads (the rest, model names included, is left
 # in the database): the screen's texts and what _take records.
-CLAIMED_PAIR = ("experiment_id", "external_id", "is_gold", "slots_taken", "prompt")
-CLAIMED_PAIR += ("output_a", "output_b")
+CLAIMED_PAIR = (
+    "experiment_id", "external_id", "is_gold", "slots_taken", "prompt", "output_a", "output_b",
+)  # fmt: skip
 # Rounds of "everything left is locked by others: wait for one, then look again" (only
 # reached near the very end of an experiment).
 MAX_ROUNDS = 50

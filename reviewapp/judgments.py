@@ -125,8 +125,6 @@ def record_submission(
     answers: dict[int, Answer],
     rationale: str = "",
     now: datetime | None = None,
-    dimensions: list[Dimension] | tuple[Dimension, ...] | None = None,
-    experiment: Experiment | None = None,
     acceptable: Acceptability | None = None,
 ) -> SubmitOutcome:
     """Store one set of judgments for the assignment, or recognise that it was stored already.
@@ -138,8 +136,8 @@ def record_submission(
 
     Sent twice (double click, a retry after a lost response), the second call returns
     `already_recorded=True` without writing: the first answer stands. Raises
-    SubmissionRefused for answers that cannot count. The caller may pass the experiment
-    (and its rubric) it has loaded already: the assignment must then belong to it.
+    SubmissionRefused for answers that cannot count. (The review page and the API use
+    submit_as_member, whose lock reads the membership and rubric too.)
     `acceptable` (screen terms) is required when the experiment asks it, else ignored;
     it is stored on the assignment in content terms, in the same UPDATE.
     """
@@ -151,13 +149,11 @@ def record_submission(
             )
         except Assignment.DoesNotExist:
             assignment = None
-        if assignment is None or (
-            experiment is not None and assignment.experiment_id != experiment.pk
-        ):
+        if assignment is None:
             raise SubmissionRefused("not_found", NOT_YOURS)
-        if experiment is None:
-            experiment = Experiment.objects.get(pk=assignment.experiment_id)
-        if dimensions is None and assignment.status != Assignment.Status.SUBMITTED:
+        experiment = Experiment.objects.get(pk=assignment.experiment_id)
+        dimensions = ()
+        if assignment.status != Assignment.Status.SUBMITTED:
             dimensions = list(experiment.dimensions.all())
         return _record_locked(
             assignment, experiment, dimensions, answers, rationale, now, acceptable
@@ -187,7 +183,9 @@ def submit_as_member(
             .filter(
                 pk=assignment_id,
                 reviewer=user,
-                **member_filter(user, "experiment__", **experiment_lookup),
+                **member_filter(
+                    user, "experiment__memberships__", "experiment__", **experiment_lookup
+                ),
             )
             .select_related("experiment")
             .annotate(

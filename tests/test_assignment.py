@@ -15,7 +15,7 @@ from reviewapp.assignment import (
     next_assignment,
     skip_assignment,
 )
-from reviewapp.judgments import Answer, SubmissionRefused, record_submission
+from reviewapp.judgments import Answer, SubmissionRefused, record_submission, submit_as_member
 from reviewapp.models import Assignment, Pair
 from reviewapp.progress import reviewer_progress
 from reviewapp.slots import release_expired_leases
@@ -260,17 +260,26 @@ def test_submit_refused_for_someone_elses_assignment_and_closed_experiment(owner
 @pytest.mark.django_db
 @pytest.mark.parametrize("caller_knows_the_rubric", [False, True])
 def test_screen_choice_is_stored_in_content_terms(owner, reviewers, caller_knows_the_rubric):
-    """Both ways of storing: the full checks, and the views' one-statement submit (the
-    caller passes the experiment and rubric), which picks the side in SQL."""
+    """Both ways of storing: record_submission, and the review page's and API's submit
+    (submit_as_member), whose lock reads the membership and the rubric."""
     experiment = make_experiment(owner, n_pairs=40, reviews_per_pair=1, ask_strength=True)
     dimensions = list(experiment.dimensions.order_by("position"))
-    known = {"experiment": experiment, "dimensions": dimensions} if caller_knows_the_rubric else {}
+    experiment.reviewers.add(reviewers[0])
+
+    def submit(assignment, answers):
+        if caller_knows_the_rubric:
+            _, outcome = submit_as_member(
+                reviewers[0], assignment.pk, lambda _rubric: answers, "why", slug=experiment.slug
+            )
+            return outcome
+        return record_submission(assignment.pk, reviewers[0], answers, "why")
+
     sides = set()
     for i in range(40):
         assignment = next_assignment(experiment, reviewers[0])
         choice, strength = [("right", "clear"), ("left", "slight"), ("tie", "")][i % 3]
         answers = {d.pk: Answer(choice, strength) for d in dimensions}
-        outcome = record_submission(assignment.pk, reviewers[0], answers, "why", **known)
+        outcome = submit(assignment, answers)
         assert not outcome.already_recorded and outcome.assignment.status == "submitted"
         stored = set(assignment.judgments.values_list("choice", "strength"))
         shown_left_is_a = assignment.left_is_a

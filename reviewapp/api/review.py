@@ -1,7 +1,7 @@
 """Reviewing through the API, for automatic judges (any member's token works).
 
 The same stage functions as the web review, so the same assignment rules, leases and
-idempotency: next_assignment picks the pair and the side, record_submission stores the
+idempotency: claim_as_member picks the pair and the side, submit_as_member stores the
 answer once. Blindness: a reviewer gets the prompt, the left text, the right text and the
 rubric, exactly what the review page shows, never model names, pair ids or metadata.
 """

@@ -89,12 +89,15 @@ def _sorted_categories(values: list) -> pd.Categorical:
     """Categories in sorted order, not in the order the rows came: the cluster bootstrap
     draws prompts by their codes, so its intervals must not depend on the order in which
     the database returned the pairs."""
-    codes, categories = pd.factorize(np.array(values, dtype=object), sort=True)
-    return pd.Categorical.from_codes(codes, categories=categories)
+    return _categories(values, sort=True)
 
 
 def _tags(values: list) -> pd.Categorical:
-    codes, categories = pd.factorize(np.array([tag_text(v) for v in values], dtype=object))
+    return _categories([tag_text(v) for v in values])
+
+
+def _categories(values: list, sort: bool = False) -> pd.Categorical:
+    codes, categories = pd.factorize(np.array(values, dtype=object), sort=sort)
     return pd.Categorical.from_codes(codes, categories=categories)
 
 
